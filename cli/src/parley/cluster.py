@@ -236,6 +236,8 @@ class LocalCluster:
             "--cluster-config-file", "nodes.conf",
             "--cluster-node-timeout", str(self.node_timeout_ms),
             "--cluster-require-full-coverage", "yes",
+            # A replica may always take over: local clusters favour availability over freshness.
+            "--cluster-replica-validity-factor", "0",
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--save", "",
@@ -389,6 +391,11 @@ class LocalCluster:
                 line.split(":", 1) for line in text.splitlines() if ":" in line
             ).get("cluster_state", "?").strip()
             me = self._myself(port)
+            link_ok = True
+            if "slave" in me.flags:
+                with self._client(port) as r:
+                    replication = r.info("replication")
+                link_ok = replication.get("master_link_status") == "up"
         except redis.RedisError as e:
             return NodeStatus(port=port, running=True, error=str(e))
         return NodeStatus(
@@ -399,6 +406,7 @@ class LocalCluster:
             master_id=me.master_id,
             slots=me.slots,
             cluster_state=state,
+            link_ok=link_ok,
         )
 
     def status(self) -> ClusterStatus:
@@ -423,6 +431,8 @@ class LocalCluster:
         for r in (n for n in live if n.role == "replica"):
             if r.master_id not in by_id:
                 problems.append(f"replica {r.port} follows a master that is not up")
+            elif not r.link_ok:
+                problems.append(f"replica {r.port} is not yet in sync with its master")
         return ClusterStatus(nodes=nodes, problems=tuple(problems))
 
     # ---------------------------------------------------------------- stopping

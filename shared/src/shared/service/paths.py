@@ -1,4 +1,4 @@
-"""Where the local state of a Parley checkout lives."""
+"""Where the local state of a checkout lives: `.parley/` beside the workspace file."""
 
 from __future__ import annotations
 

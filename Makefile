@@ -1,0 +1,70 @@
+# Parley: `make up` runs the fleet, `make test` passes the tests. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := $(shell scripts/ensure-uv 2>/dev/null || echo uv)
+RUN := $(UV) run --frozen
+export UV_PYTHON_DOWNLOADS ?= never
+export UV_PYTHON_PREFERENCE ?= only-system
+PY_PATHS := cli contracts shared services tests bench conftest.py
+
+.PHONY: help install up down test lint format typecheck imports contracts-check contracts-export \
+        check-deploy pytest cluster-up cluster-down cluster-status bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+install: ## Install every package of the workspace from the lock file (into .venv)
+	@$(UV) sync --frozen
+
+up: install ## Run the fleet: local Redis Cluster + the five services (Ctrl-C stops all)
+	@$(RUN) parley up
+
+down: ## Stop the local Redis Cluster (the fleet itself stops with Ctrl-C)
+	@$(RUN) parley cluster down
+
+test: install lint typecheck imports contracts-check check-deploy pytest ## Every gate and every test
+
+lint: ## ruff: lint and format check
+	@$(RUN) ruff check $(PY_PATHS)
+	@$(RUN) ruff format --check $(PY_PATHS)
+
+format: ## ruff: fix what can be fixed and format
+	@$(RUN) ruff check --fix $(PY_PATHS)
+	@$(RUN) ruff format $(PY_PATHS)
+
+typecheck: ## mypy --strict over every package
+	@$(RUN) mypy cli/src contracts/src shared/src services/auth/src services/user/src \
+	  services/chat/src services/notification/src services/gateway/src
+
+imports: ## import-linter: layer rules and no service importing another
+	@$(RUN) lint-imports
+
+contracts-check: ## Fail on a message schema change incompatible with contracts/schemas
+	@$(RUN) parley contracts check
+
+contracts-export: ## Write contracts/schemas and docs/asyncapi.yaml from the code
+	@$(RUN) parley contracts export
+
+check-deploy: ## Validate compose.yaml, the Dockerfile and the deploy files statically
+	@$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
+
+pytest: ## The test suites (unit, integration, e2e) against a real test cluster on 7101-7106
+	@$(RUN) pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
+	  exit $$rc
+
+cluster-up: ## Start (or repair) the local Redis Cluster on 7001-7006
+	@$(RUN) parley cluster up
+
+cluster-down: ## Stop the local Redis Cluster
+	@$(RUN) parley cluster down
+
+cluster-status: ## Show each node's role, slots and health
+	@$(RUN) parley cluster status
+
+bench: ## Run every benchmark under bench/ (prints tables and a JSON line each)
+	@for b in bench/*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
+
+clean: ## Stop local clusters and delete .parley/ (cluster data, SQLite files)
+	@$(RUN) parley cluster reset || true
+	@rm -rf .parley

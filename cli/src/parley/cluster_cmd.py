@@ -1,0 +1,79 @@
+"""``parley cluster up | down | status | reset``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from parley.cluster import ClusterError, ClusterStatus, LocalCluster, parse_ports, ports_from_env
+from shared.service.paths import state_dir
+
+app = typer.Typer(help="The local Redis Cluster: 3 masters + 3 replicas on loopback.")
+
+PortsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ports",
+        help="Six ports, e.g. 7201-7206 (default: PARLEY_CLUSTER_PORTS or 7001-7006).",
+        show_default=False,
+    ),
+]
+
+
+def cluster_for(ports: str | None) -> LocalCluster:
+    """The local cluster on ``ports`` (or PARLEY_CLUSTER_PORTS, or 7001-7006)."""
+    try:
+        chosen = parse_ports(ports) if ports else ports_from_env()
+    except ClusterError as e:
+        typer.echo(f"parley cluster: {e}", err=True)
+        raise typer.Exit(2) from e
+    return LocalCluster(state_dir(), chosen)
+
+
+def print_status(status: ClusterStatus) -> None:
+    for n in status.nodes:
+        if not n.running:
+            typer.echo(f"{n.port}  down")
+            continue
+        slots = ",".join(f"{a}-{b}" for a, b in n.slots) or "-"
+        health = "ok" if n.cluster_state == "ok" and not n.error else (n.error or n.cluster_state)
+        follows = f" of {n.master_id[:8]}" if n.role == "replica" else ""
+        typer.echo(f"{n.port}  {n.node_id[:8]}  {n.role}{follows}  slots {slots}  {health}")
+    typer.echo("cluster: ok" if status.ok else "cluster: NOT ok: " + "; ".join(status.problems))
+
+
+@app.command("up")
+def cluster_up(ports: PortsOption = None) -> None:
+    """Start the six nodes and form (or repair) the cluster; idempotent."""
+    cluster = cluster_for(ports)
+    try:
+        status = cluster.up()
+    except ClusterError as e:
+        typer.echo(f"parley cluster up: {e}", err=True)
+        raise typer.Exit(1) from e
+    print_status(status)
+    typer.echo(f"url: {cluster.url()}")
+
+
+@app.command("status")
+def cluster_status(ports: PortsOption = None) -> None:
+    """Each node's role, slots and health; exits 1 unless the cluster is ok and fully replicated."""
+    status = cluster_for(ports).status()
+    print_status(status)
+    if not status.ok:
+        raise typer.Exit(1)
+
+
+@app.command("down")
+def cluster_down(ports: PortsOption = None) -> None:
+    """Stop the nodes this tool started (data is kept)."""
+    stopped = cluster_for(ports).down()
+    typer.echo(f"stopped {len(stopped)} node(s)" + (f": {stopped}" if stopped else ""))
+
+
+@app.command("reset")
+def cluster_reset(ports: PortsOption = None) -> None:
+    """Stop the nodes and delete their data."""
+    cluster_for(ports).reset()
+    typer.echo("cluster stopped and its data deleted")

@@ -1,0 +1,21 @@
+"""The ``parley`` command: the local cluster, the fleet, migrations, contracts and events."""
+
+from __future__ import annotations
+
+import typer
+
+from parley.cluster_cmd import app as cluster_app
+from parley.fleet_cmd import migrate, up
+
+app = typer.Typer(
+    help="Parley: a chat backend on a Redis Cluster. Local cluster, fleet runner and tools.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(cluster_app, name="cluster")
+app.command("up")(up)
+app.command("migrate")(migrate)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,13 @@
+"""Entry point: ``parley-auth [serve|migrate|check-config]``."""
+
+from __future__ import annotations
+
+import sys
+
+from auth.bootstrap import MIGRATIONS, build
+from auth.config import Settings
+from shared.service.runner import run_service
+
+
+def main() -> None:
+    sys.exit(run_service("auth", Settings, build, migrations=MIGRATIONS))

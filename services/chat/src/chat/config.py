@@ -1,0 +1,15 @@
+"""Settings of the chat service, from CHAT_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.service.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """See ServiceSettings for the fields; every variable starts with ``CHAT_``."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAT_", extra="ignore", frozen=True)
+
+    port: int = 8103

@@ -1,0 +1,15 @@
+"""Settings of the notification service, from NOTIFICATION_* environment variables."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.service.settings import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    """See ServiceSettings for the fields; every variable starts with ``NOTIFICATION_``."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATION_", extra="ignore", frozen=True)
+
+    port: int = 8104

@@ -1,0 +1,86 @@
+"""Log records with the service name and the correlation id of the work in progress.
+
+Human-readable lines by default; JSON lines when ``PARLEY_LOG_FORMAT=json``. The correlation id is
+kept in a context variable, so every line logged while a request or message is handled carries it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "parley_correlation_id", default=None
+)
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+@contextmanager
+def correlated(value: str | None) -> Iterator[None]:
+    """Run a block with ``value`` as the correlation id of everything it logs."""
+    token = correlation_id.set(value)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
+
+
+class _ContextFilter(logging.Filter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = self.service
+        if not getattr(record, "correlation_id", None):
+            record.correlation_id = correlation_id.get() or "-"
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, service, logger, message, correlation id, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "service": getattr(record, "service", "-"),
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation_id": getattr(record, "correlation_id", "-"),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in entry:
+                entry[key] = value if isinstance(value, str | int | float | bool) else repr(value)
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(service)s [%(correlation_id)s] %(name)s: %(message)s"
+
+
+def configure_logging(service: str, *, fmt: str | None = None, level: str | None = None) -> None:
+    """Send the root logger's records to stderr in the chosen format, tagged with ``service``."""
+    fmt = fmt or os.environ.get("PARLEY_LOG_FORMAT", "human")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(_ContextFilter(service))
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter(HUMAN_FORMAT, datefmt="%H:%M:%S"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level or os.environ.get("PARLEY_LOG_LEVEL", "INFO").upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True

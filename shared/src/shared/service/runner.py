@@ -1,0 +1,115 @@
+"""The entry point of every service: ``parley-<name> [serve|migrate|check-config]``.
+
+Bad configuration, an unreachable Redis, an unusable database or a port in use end the process with
+one clear line on stderr and exit code 2, not a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from shared.service.errors import ServiceError, StartupError
+from shared.service.logging import configure_logging
+from shared.service.runtime import ServiceRuntime
+from shared.service.settings import ServiceSettings, load_settings
+
+log = logging.getLogger(__name__)
+
+AppFactory = Callable[[ServiceRuntime], Any]
+USAGE = "usage: parley-{name} [serve|migrate|check-config]"
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before anything starts, so a taken port fails at once."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {e.strerror}") from e
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
+    sock = bind_socket(runtime.settings.host, runtime.settings.port)
+    await runtime.start()
+    try:
+        config = uvicorn.Config(
+            build(runtime),
+            log_config=None,
+            lifespan="on",
+            access_log=False,
+            timeout_graceful_shutdown=10,
+        )
+        server = uvicorn.Server(config)
+        log.info(
+            "%s ready on http://%s:%d", runtime.name, runtime.settings.host, runtime.settings.port
+        )
+        await server.serve(sockets=[sock])
+    finally:
+        await runtime.stop()
+        sock.close()
+
+
+async def _migrate(runtime: ServiceRuntime) -> None:
+    if runtime.database is None or runtime.migrations is None:
+        log.info("%s owns no database: nothing to migrate", runtime.name)
+        return
+    try:
+        await runtime.database.migrate(runtime.migrations)
+        log.info("%s database at revision %s", runtime.name, await runtime.database.current_revision())
+    finally:
+        await runtime.database.close()
+
+
+def run_service(
+    name: str,
+    settings_cls: type[ServiceSettings],
+    build: AppFactory,
+    *,
+    migrations: Path | None = None,
+    argv: list[str] | None = None,
+) -> int:
+    """Run the command in ``argv`` for service ``name``; returns the process exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "serve"
+    configure_logging(name)
+    if command not in {"serve", "migrate", "check-config"}:
+        print(USAGE.format(name=name), file=sys.stderr)
+        return 2
+    try:
+        settings = load_settings(settings_cls)
+        if command == "check-config":
+            print(f"parley-{name}: configuration ok")
+            return 0
+        runtime = ServiceRuntime(
+            name, settings, migrations=migrations, owns_database=migrations is not None
+        )
+        if command == "migrate":
+            asyncio.run(_migrate(runtime))
+            return 0
+        try:
+            import uvloop
+
+            uvloop.run(_serve(runtime, build))
+        except ImportError:
+            asyncio.run(_serve(runtime, build))
+    except ServiceError as e:
+        kind = "configuration error" if type(e).__name__ == "ConfigError" else "cannot start"
+        print(f"parley-{name}: {kind}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0

@@ -1,0 +1,105 @@
+"""Service settings from environment variables, with a prefix per service.
+
+Every service declares one ``Settings`` class deriving from :class:`ServiceSettings` with its own
+``env_prefix`` (``CHAT_``...). A value may also come from a file named by ``<PREFIX><NAME>_FILE``
+(Docker and Kubernetes secrets). Problems surface as one :class:`ConfigError` naming each variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from shared.redis.client import RedisSettings
+from shared.service.errors import ConfigError
+from shared.service.paths import state_dir
+
+S = TypeVar("S", bound="ServiceSettings")
+
+class ServiceSettings(BaseSettings):
+    """Settings every service has: where it listens, which Redis and which database it uses."""
+
+    model_config = SettingsConfigDict(env_prefix="PARLEY_", extra="ignore", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8100, ge=1, le=65535)
+    redis_url: str = "redis://127.0.0.1:7001"
+    redis_cluster: bool = True
+    redis_username: str | None = None
+    redis_password: str | None = None
+    redis_connect_timeout: float = Field(default=10.0, gt=0)
+    database_url: str | None = None
+    migrate_on_start: bool = True
+    instance: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        """``<PREFIX><FIELD>_FILE`` names a file whose content is the field's value."""
+        if not isinstance(data, dict):
+            return data
+        prefix = str(cls.model_config.get("env_prefix", ""))
+        for name in cls.model_fields:
+            path = os.environ.get(f"{prefix}{name.upper()}_FILE")
+            if path and name not in data:
+                try:
+                    data[name] = Path(path).read_text().strip()
+                except OSError as e:
+                    raise ValueError(f"{prefix}{name.upper()}_FILE={path}: {e.strerror}") from e
+        return data
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            url = make_url(value)
+        except ArgumentError as e:
+            raise ValueError(f"not a database URL: {e}") from e
+        if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError("use sqlite+aiosqlite:///path or postgresql+asyncpg://user@host/db")
+        return value
+
+    def redis(self) -> RedisSettings:
+        """The Redis client settings these service settings name."""
+        return RedisSettings(
+            url=self.redis_url,
+            cluster=self.redis_cluster,
+            username=self.redis_username,
+            password=self.redis_password,
+        )
+
+    def database(self, service: str) -> str:
+        """The database URL: the configured one, else a SQLite file under ``.parley/data``."""
+        if self.database_url:
+            return self.database_url
+        path = state_dir() / "data" / f"{service}.db"
+        return f"sqlite+aiosqlite:///{path}"
+
+def load_settings(cls: type[S]) -> S:
+    """Read ``cls`` from the environment, or raise one :class:`ConfigError` naming every problem."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    try:
+        return cls()
+    except ValidationError as e:
+        problems = []
+        for err in e.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            problems.append(f"{prefix}{field.upper()}: {err['msg']}")
+        raise ConfigError("; ".join(problems)) from e
+
+LogFormat = Literal["human", "json"]
