@@ -1,0 +1,173 @@
+"""The Redis client on the real test cluster: pool waits, redirections, shutdown, single node."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis_asyncio
+from parley.cluster import LocalCluster
+from prometheus_client import REGISTRY
+from shared.redis.client import AnyRedis, RedisSettings, create_client
+from shared.redis.errors import PoolExhausted, TopologyUnavailable
+
+pytestmark = pytest.mark.integration
+
+
+def _metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture
+async def one_connection_client(redis_url: str) -> AsyncIterator[AnyRedis]:
+    client = await create_client(RedisSettings(url=redis_url, max_connections=1, pool_timeout=0.3))
+    yield client
+    await client.aclose()
+
+
+async def _clients_named(cluster: LocalCluster, name: str) -> int:
+    count = 0
+    for port in cluster.ports:
+        async with redis_asyncio.Redis(host=cluster.host, port=port) as node:
+            listing = await node.client_list()
+            count += sum(1 for entry in listing if entry.get("name") == name)
+    return count
+
+
+async def test_commands_read_back_what_they_wrote(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        key = f"test:client:{{{_tag()}}}:value"
+        await client.set(key, b"hello", ex=30)
+        assert await client.get(key) == b"hello"
+    finally:
+        await client.aclose()
+
+
+async def test_a_full_pool_makes_callers_wait_instead_of_failing(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url, max_connections=1, pool_timeout=5.0))
+    tag = _tag()
+    waits_before = _metric("parley_redis_pool_waits_total")
+    try:
+        # BLPOP holds the slot's only connection for a while; the GET must queue behind it.
+        blocked = asyncio.ensure_future(client.blpop([f"test:client:{{{tag}}}:list"], timeout=0.5))
+        await asyncio.sleep(0.05)
+        await client.set(f"test:client:{{{tag}}}:value", b"after", ex=30)
+        assert await blocked is None
+        assert await client.get(f"test:client:{{{tag}}}:value") == b"after"
+    finally:
+        await client.aclose()
+    assert _metric("parley_redis_pool_waits_total") > waits_before
+
+
+async def test_a_pool_that_stays_full_fails_with_a_typed_error_after_the_bound(
+    one_connection_client: AnyRedis,
+) -> None:
+    tag = _tag()
+    timeouts_before = _metric("parley_redis_pool_wait_timeouts_total")
+    blocked = asyncio.ensure_future(
+        one_connection_client.blpop([f"test:client:{{{tag}}}:list"], timeout=2)
+    )
+    await asyncio.sleep(0.05)
+    with pytest.raises(PoolExhausted, match="no free connection"):
+        await one_connection_client.get(f"test:client:{{{tag}}}:value")
+    assert _metric("parley_redis_pool_wait_timeouts_total") == timeouts_before + 1
+    # The holder is unaffected and the pool serves again once it is done.
+    assert await blocked is None
+    assert await one_connection_client.get(f"test:client:{{{tag}}}:value") is None
+
+
+async def test_aclose_leaves_no_connection_open_on_any_node(
+    redis_url: str, test_cluster: LocalCluster
+) -> None:
+    name = f"parley-test-{_tag()}"
+    client = await create_client(RedisSettings(url=redis_url, client_name=name))
+    # Touch every master (keys spread over slots) and every node (PING to all of them).
+    await asyncio.gather(*(client.set(f"test:client:{{{_tag()}}}:k", 1, ex=30) for _ in range(30)))
+    assert isinstance(client, redis_asyncio.RedisCluster)
+    await client.execute_command("PING", target_nodes=client.get_nodes())
+    assert await _clients_named(test_cluster, name) >= 3
+
+    await client.aclose()
+
+    for _ in range(50):  # the servers notice a closed socket on their next event loop turn
+        if await _clients_named(test_cluster, name) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await _clients_named(test_cluster, name) == 0
+
+
+async def test_a_stale_slot_map_is_corrected_through_moved(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    assert isinstance(client, redis_asyncio.RedisCluster)
+    try:
+        key = f"test:client:{{{_tag()}}}:moved"
+        await client.set(key, b"here", ex=30)
+        slot = client.keyslot(key)
+        owner = client.nodes_manager.slots_cache[slot]
+        wrong = next(n for n in client.get_primaries() if n.name != owner[0].name)
+        client.nodes_manager.slots_cache[slot] = [wrong]  # as if the slot had moved meanwhile
+        moved_before = _metric("parley_redis_redirections_total", kind="moved")
+
+        assert await client.get(key) == b"here"
+
+        assert _metric("parley_redis_redirections_total", kind="moved") == moved_before + 1
+        assert client.nodes_manager.slots_cache[slot][0].name == owner[0].name
+    finally:
+        await client.aclose()
+
+
+async def test_command_latency_is_recorded_by_command_name(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        before = _metric("parley_redis_command_duration_seconds_count", command="HEXISTS")
+        await client.hexists(f"test:client:{{{_tag()}}}:nothing", "field")
+        after = _metric("parley_redis_command_duration_seconds_count", command="HEXISTS")
+        assert after == before + 1
+    finally:
+        await client.aclose()
+
+
+async def test_an_unreachable_cluster_fails_at_creation_with_a_typed_error() -> None:
+    settings = RedisSettings(
+        url="redis://127.0.0.1:1", socket_connect_timeout=0.2, retry_attempts=0
+    )
+    with pytest.raises(TopologyUnavailable, match="cannot be connected"):
+        await create_client(settings)
+
+
+async def test_a_single_node_client_speaks_the_same_commands(
+    test_cluster: LocalCluster,
+) -> None:
+    name = f"parley-test-{_tag()}"
+    url = f"redis://{test_cluster.host}:{test_cluster.ports[0]}"
+    client = await create_client(RedisSettings(url=url, cluster=False, client_name=name))
+    assert not isinstance(client, redis_asyncio.RedisCluster)
+    assert await client.ping() is True
+    assert await _clients_named(test_cluster, name) == 1
+    await client.aclose()
+    for _ in range(50):
+        if await _clients_named(test_cluster, name) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await _clients_named(test_cluster, name) == 0
+
+
+async def test_commands_split_by_slot_are_timed_as_a_pipeline(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        keys = [f"test:client:{{{_tag()}}}:k" for _ in range(6)]
+        await asyncio.gather(*(client.set(key, 1, ex=30) for key in keys[:4]))
+        before = _metric("parley_redis_command_duration_seconds_count", command="PIPELINE")
+        assert await client.exists(*keys) == 4
+        assert await client.delete(*keys) == 4
+        after = _metric("parley_redis_command_duration_seconds_count", command="PIPELINE")
+        assert after == before + 2
+    finally:
+        await client.aclose()
