@@ -1,0 +1,231 @@
+"""The fleet's single declaration of streams, consumer groups, channel families and messages.
+
+Everything here is declared once and checked at import time (every message names a declared
+stream or channel owned by its producer, its ``KEY`` is one of its fields, no (type, version) is
+declared twice). Message classes are collected from the per-service modules, so adding a message
+means writing its class there; nothing else needs listing.
+
+Lookups::
+
+    registry.stream("chat.events").key_for(conversation_id)   # Redis key of the right partition
+    registry.message_class("chat.message_posted", 1)          # -> MessagePosted
+    registry.channel("rt.conv").key(conversation_id)           # "rt:{conv:<id>}"
+    registry.groups_reading("chat.events")                     # who consumes it
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from contracts import auth, chat, gateway, notification, user
+from contracts.base import (
+    ChannelMessage,
+    Command,
+    ContractError,
+    Event,
+    Message,
+    UnknownMessageError,
+)
+from contracts.topology import ChannelSpec, GroupSpec, StreamSpec
+
+__all__ = [
+    "CHANNELS",
+    "GROUPS",
+    "MESSAGES",
+    "SERVICES",
+    "STREAMS",
+    "channel",
+    "group",
+    "groups_reading",
+    "message_class",
+    "stream",
+    "stream_of",
+]
+
+SERVICES = ("auth", "user", "chat", "notification", "gateway")
+
+_DAY = 86_400
+_WEEK = 7 * _DAY
+
+# Commands are short-lived (deadlines are seconds), so their streams keep little; events are kept
+# long enough for a consumer down for a day to catch up and for operators to replay.
+STREAMS: tuple[StreamSpec, ...] = (
+    StreamSpec(name="auth.commands", owner="auth", partitions=8, max_len=100_000, max_age_s=_DAY),
+    StreamSpec(name="auth.events", owner="auth", partitions=8, max_len=1_000_000, max_age_s=_WEEK),
+    StreamSpec(name="user.commands", owner="user", partitions=8, max_len=100_000, max_age_s=_DAY),
+    StreamSpec(name="user.events", owner="user", partitions=8, max_len=1_000_000, max_age_s=_WEEK),
+    StreamSpec(name="chat.commands", owner="chat", partitions=16, max_len=200_000, max_age_s=_DAY),
+    StreamSpec(name="chat.events", owner="chat", partitions=16, max_len=2_000_000, max_age_s=_WEEK),
+    StreamSpec(
+        name="notification.commands", owner="notification", partitions=8, max_len=100_000,
+        max_age_s=_DAY,
+    ),
+    StreamSpec(
+        name="notification.events", owner="notification", partitions=8, max_len=1_000_000,
+        max_age_s=_WEEK,
+    ),
+    StreamSpec(
+        name="gateway.events", owner="gateway", partitions=8, max_len=200_000, max_age_s=3600,
+        description="connection facts for presence; older than an hour is meaningless",
+    ),
+)  # fmt: skip
+
+GROUPS: tuple[GroupSpec, ...] = (
+    GroupSpec(service="auth", streams=("auth.commands",)),
+    GroupSpec(service="user", streams=("user.commands", "auth.events", "gateway.events")),
+    GroupSpec(service="chat", streams=("chat.commands", "user.events")),
+    GroupSpec(
+        service="notification",
+        streams=("notification.commands", "chat.events", "user.events"),
+    ),
+    GroupSpec(
+        service="gateway",
+        streams=("auth.events",),
+        per_instance=True,
+        description="every gateway instance must see every revocation and key rotation",
+    ),
+)
+
+CHANNELS: tuple[ChannelSpec, ...] = (
+    ChannelSpec(
+        family="rt.conv",
+        template="rt:{conv:<id>}",
+        publishers=("chat",),
+        subscribers=("gateway",),
+        description="a conversation's real-time events (fast path; chat holds the record)",
+        payloads=(
+            "chat.conversation_created",
+            "chat.message_posted",
+            "chat.message_edited",
+            "chat.message_deleted",
+            "chat.read_updated",
+            "chat.member_added",
+            "chat.member_removed",
+            "chat.typing_changed",
+        ),
+    ),
+    ChannelSpec(
+        family="rt.user",
+        template="rt:{user:<id>}",
+        publishers=("user", "chat", "notification"),
+        subscribers=("gateway",),
+        description="one user's personal events: presence of contacts, membership, notifications",
+        payloads=(
+            "user.presence_changed",
+            "user.profile_updated",
+            "chat.member_added",
+            "chat.member_removed",
+            "notification.notification_created",
+            "notification.notifications_read",
+        ),
+    ),
+    ChannelSpec(
+        family="reply",
+        template="reply:{<id>}",
+        publishers=SERVICES,
+        subscribers=SERVICES,
+        sharded=True,
+        description="per-instance reply channel (<id> = caller instance id); command replies",
+        payloads=("*.reply",),
+    ),
+)
+
+_MODULES: tuple[ModuleType, ...] = (auth, user, chat, notification, gateway)
+
+
+def _collect(modules: tuple[ModuleType, ...]) -> tuple[type[Message], ...]:
+    found: list[type[Message]] = []
+    for module in modules:
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, (Event, Command, ChannelMessage))
+                and value.__module__ == module.__name__
+            ):
+                found.append(value)
+    return tuple(sorted(found, key=lambda c: (c.TYPE, c.VERSION)))
+
+
+MESSAGES: tuple[type[Message], ...] = _collect(_MODULES)
+
+_STREAMS = {s.name: s for s in STREAMS}
+_GROUPS = {g.service: g for g in GROUPS}
+_CHANNELS = {c.family: c for c in CHANNELS}
+_MESSAGES: dict[tuple[str, int], type[Message]] = {}
+
+
+def stream(name: str) -> StreamSpec:
+    """The declared stream ``name`` (e.g. ``"chat.events"``); raises UnknownMessageError."""
+    try:
+        return _STREAMS[name]
+    except KeyError:
+        raise UnknownMessageError(f"no stream {name!r}") from None
+
+
+def group(service: str) -> GroupSpec:
+    """The consumer group of ``service``; raises UnknownMessageError."""
+    try:
+        return _GROUPS[service]
+    except KeyError:
+        raise UnknownMessageError(f"no consumer group {service!r}") from None
+
+
+def channel(family: str) -> ChannelSpec:
+    """The channel family ``family`` (``rt.conv``, ``rt.user``, ``reply``)."""
+    try:
+        return _CHANNELS[family]
+    except KeyError:
+        raise UnknownMessageError(f"no channel family {family!r}") from None
+
+
+def groups_reading(stream_name: str) -> tuple[GroupSpec, ...]:
+    """Every consumer group that reads ``stream_name``."""
+    return tuple(g for g in GROUPS if stream_name in g.streams)
+
+
+def message_class(type_name: str, version: int) -> type[Message]:
+    """The class of a (type, major version); raises UnknownMessageError."""
+    try:
+        return _MESSAGES[(type_name, version)]
+    except KeyError:
+        raise UnknownMessageError(f"no message {type_name!r} v{version}") from None
+
+
+def stream_of(cls: type[Message]) -> StreamSpec:
+    """The stream an Event or Command class is written to."""
+    if not issubclass(cls, (Event, Command)):
+        raise UnknownMessageError(f"{cls.__name__} travels on a channel, not a stream")
+    return stream(cls.STREAM)
+
+
+def _validate_message(cls: type[Message]) -> None:
+    owner = cls.TYPE.split(".", 1)[0]
+    if owner not in SERVICES or cls.TYPE.count(".") != 1:
+        raise ContractError(f"{cls.__name__}: TYPE {cls.TYPE!r} must be '<service>.<name>'")
+    if cls.KEY is not None and cls.KEY not in cls.__struct_fields__:
+        raise ContractError(f"{cls.__name__}: KEY {cls.KEY!r} is not a field")
+    if issubclass(cls, (Event, Command)):
+        spec = stream(cls.STREAM)
+        expected = "events" if issubclass(cls, Event) else "commands"
+        if spec.owner != owner or not spec.name.endswith(f".{expected}"):
+            raise ContractError(f"{cls.__name__}: {cls.TYPE} cannot go to {spec.name}")
+    elif issubclass(cls, ChannelMessage) and owner not in channel(cls.CHANNEL).publishers:
+        raise ContractError(f"{cls.__name__}: {owner} may not publish on {cls.CHANNEL}")
+    if (cls.TYPE, cls.VERSION) in _MESSAGES:
+        raise ContractError(f"{cls.TYPE} v{cls.VERSION} is declared twice")
+    _MESSAGES[(cls.TYPE, cls.VERSION)] = cls
+
+
+def _validate() -> None:
+    for cls in MESSAGES:
+        _validate_message(cls)
+    for g in GROUPS:
+        for name in g.streams:
+            stream(name)
+    for c in CHANNELS:
+        for payload in c.payloads:
+            if payload != "*.reply" and not any(t == payload for t, _ in _MESSAGES):
+                raise ContractError(f"channel {c.family} names unknown payload {payload!r}")
+
+
+_validate()
