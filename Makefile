@@ -42,7 +42,7 @@ imports: ## import-linter: layer rules and no service importing another
 contracts-check: ## Fail on a message schema change incompatible with contracts/schemas
 	@$(RUN) parley contracts check
 
-contracts-export: ## Write contracts/schemas and docs/asyncapi.yaml from the code
+contracts-export: ## Write contracts/schemas and docs/asyncapi.json from the code
 	@$(RUN) parley contracts export
 
 check-deploy: ## Validate compose.yaml, the Dockerfile and the deploy files statically

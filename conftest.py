@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Import the real packages first: with importlib import mode, a test folder such as
+# shared/tests would otherwise make the repo folder `shared/` a namespace package that hides them.
+import contracts  # noqa: F401
+import shared  # noqa: F401
 from parley.cluster import LocalCluster, parse_ports
 
 ROOT = Path(__file__).resolve().parent

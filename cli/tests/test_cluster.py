@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -44,7 +43,9 @@ def test_ports_are_parsed_from_a_range_or_a_list(text: str, expected: tuple[int,
 
 
 @pytest.mark.unit
-@pytest.mark.parametrize("text", ["7001-7005", "7001-7007", "a-b", "7001,7001,7002,7003,7004,7005", "60001-60006"])
+@pytest.mark.parametrize(
+    "text", ["7001-7005", "7001-7007", "a-b", "7001,7001,7002,7003,7004,7005", "60001-60006"]
+)
 def test_malformed_ports_are_refused_with_a_clear_error(text: str) -> None:
     with pytest.raises(ClusterError, match="port"):
         parse_ports(text)
@@ -97,7 +98,9 @@ def test_up_repairs_a_half_started_cluster(disposable_cluster: LocalCluster) -> 
     # Three nodes running, never introduced to each other, no slots: a start that died midway.
     for port in disposable_cluster.ports[:3]:
         disposable_cluster.start_node(port)
-    _wait_for(lambda: all(disposable_cluster.node_status(p).running for p in disposable_cluster.ports[:3]))
+    _wait_for(
+        lambda: all(disposable_cluster.node_status(p).running for p in disposable_cluster.ports[:3])
+    )
     assert not disposable_cluster.status().ok
 
     status = disposable_cluster.up()
@@ -134,7 +137,15 @@ def test_down_stops_exactly_the_processes_it_started(
     assert all(pids)
     bystander_port = max(disposable_cluster.ports) + 50
     bystander = subprocess.Popen(
-        [str(find_server_binary()), "--port", str(bystander_port), "--save", "", "--dir", str(tmp_path)],
+        [
+            str(find_server_binary()),
+            "--port",
+            str(bystander_port),
+            "--save",
+            "",
+            "--dir",
+            str(tmp_path),
+        ],
         stdout=subprocess.DEVNULL,
     )
     try:
@@ -156,12 +167,16 @@ def test_status_command_exits_non_zero_unless_the_cluster_is_ok(
 ) -> None:
     runner = CliRunner()
     env = {"PARLEY_HOME": str(disposable_cluster.root.parent)}
-    down = runner.invoke(app, ["cluster", "status", "--ports", _ports_arg(disposable_cluster)], env=env)
+    down = runner.invoke(
+        app, ["cluster", "status", "--ports", _ports_arg(disposable_cluster)], env=env
+    )
     assert down.exit_code == 1
     assert "down" in down.output
 
     disposable_cluster.up()
-    ok = runner.invoke(app, ["cluster", "status", "--ports", _ports_arg(disposable_cluster)], env=env)
+    ok = runner.invoke(
+        app, ["cluster", "status", "--ports", _ports_arg(disposable_cluster)], env=env
+    )
     assert ok.exit_code == 0, ok.output
     assert "cluster: ok" in ok.output
     assert ok.output.count("replica of") == 3
@@ -180,4 +195,3 @@ def _is_zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
     except OSError:
         return True
-

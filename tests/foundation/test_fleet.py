@@ -76,7 +76,9 @@ def test_up_starts_cluster_and_fleet_and_ctrl_c_leaves_no_process(tmp_path: Path
             assert response.json()["service"] == service
         text = "".join(output)
         for service in SERVICES:
-            assert re.search(rf"^\S+ {service}\s+\| ", text, re.MULTILINE), f"no prefixed lines of {service}"
+            assert re.search(rf"^\S+ {service}\s+\| ", text, re.MULTILINE), (
+                f"no prefixed lines of {service}"
+            )
         pids = [int(p) for p in re.findall(r"started \(pid=(\d+)\)", text)]
         assert len(pids) == len(SERVICES)
         node_pids = [cluster.pid(p) for p in cluster.ports]

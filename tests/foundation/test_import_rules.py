@@ -41,12 +41,18 @@ def test_the_tree_keeps_its_import_contracts(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("where", "line", "broken"),
     [
-        ("services/chat/src/chat/handlers/leak.py", "import auth.config\n", "no service imports another"),
+        (
+            "services/chat/src/chat/handlers/leak.py",
+            "import auth.config\n",
+            "no service imports another",
+        ),
         ("shared/src/shared/leak.py", "import gateway.config\n", "import no service"),
         ("services/user/src/user/domain/leak.py", "import user.api\n", "api -> handlers -> domain"),
     ],
 )
-def test_a_forbidden_import_fails_the_contracts(tmp_path: Path, where: str, line: str, broken: str) -> None:
+def test_a_forbidden_import_fails_the_contracts(
+    tmp_path: Path, where: str, line: str, broken: str
+) -> None:
     tree = _copy_tree(tmp_path)
     (tree / where).write_text(line)
     result = _lint(tree)

@@ -6,7 +6,7 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
@@ -48,8 +48,8 @@ async def postgres_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> Iterator[str]:
-    yield f"sqlite+aiosqlite:///{tmp_path}/service.db"
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path}/service.db"
 
 
 async def _tables(url: str) -> set[str]:
@@ -75,7 +75,9 @@ def _migrate(service: str, url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("service", DATA_SERVICES)
-async def test_parley_migrate_brings_a_sqlite_database_to_head(service: str, sqlite_url: str) -> None:
+async def test_parley_migrate_brings_a_sqlite_database_to_head(
+    service: str, sqlite_url: str
+) -> None:
     result = _migrate(service, sqlite_url)
     assert result.returncode == 0, result.stderr
     assert {"alembic_version", "processed_messages"} <= await _tables(sqlite_url)
@@ -85,7 +87,9 @@ async def test_parley_migrate_brings_a_sqlite_database_to_head(service: str, sql
 
 
 @pytest.mark.parametrize("service", DATA_SERVICES)
-async def test_parley_migrate_brings_a_postgres_database_to_head(service: str, postgres_url: str) -> None:
+async def test_parley_migrate_brings_a_postgres_database_to_head(
+    service: str, postgres_url: str
+) -> None:
     result = _migrate(service, postgres_url)
     assert result.returncode == 0, result.stderr
     assert {"alembic_version", "processed_messages"} <= await _tables(postgres_url)

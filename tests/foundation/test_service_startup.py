@@ -15,7 +15,9 @@ pytestmark = pytest.mark.integration
 BIN = Path(sys.executable).parent
 
 
-def _run(service: str, env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def _run(
+    service: str, env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith(f"{service.upper()}_")}
     full.update(env)
     return subprocess.run(
@@ -53,7 +55,9 @@ def test_a_malformed_database_url_names_the_variable() -> None:
 
 
 def test_a_redis_url_of_another_scheme_is_refused() -> None:
-    line = _one_clear_line(_run("user", {"USER_REDIS_URL": "http://127.0.0.1:7001"}, "check-config"))
+    line = _one_clear_line(
+        _run("user", {"USER_REDIS_URL": "http://127.0.0.1:7001"}, "check-config")
+    )
     assert "USER_REDIS_URL" in line
 
 
@@ -73,7 +77,9 @@ def test_a_port_in_use_ends_start_up_with_one_line(redis_url: str) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        line = _one_clear_line(_run("gateway", {"GATEWAY_PORT": str(port), "GATEWAY_REDIS_URL": redis_url}))
+        line = _one_clear_line(
+            _run("gateway", {"GATEWAY_PORT": str(port), "GATEWAY_REDIS_URL": redis_url})
+        )
     assert f"127.0.0.1:{port}" in line and "in use" in line
 
 

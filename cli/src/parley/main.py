@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from parley.cluster_cmd import app as cluster_app
+from parley.contracts_cmd import app as contracts_app
 from parley.fleet_cmd import migrate, up
 
 app = typer.Typer(
@@ -13,6 +14,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(contracts_app, name="contracts")
 app.command("up")(up)
 app.command("migrate")(migrate)
 

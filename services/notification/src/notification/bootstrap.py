@@ -1,4 +1,7 @@
-"""The only wiring of the notification service: settings -> clients -> stores -> handlers -> subscribers."""
+"""The only wiring of the notification service.
+
+Settings -> clients -> stores -> handlers -> subscribers.
+"""
 
 from __future__ import annotations
 

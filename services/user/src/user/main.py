@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from shared.service.runner import run_service
 from user.bootstrap import MIGRATIONS, build
 from user.config import Settings
-from shared.service.runner import run_service
 
 
 def main() -> None:

@@ -1,8 +1,8 @@
 """A service's own database: an async SQLAlchemy engine and its Alembic migrations.
 
 SQLite (``sqlite+aiosqlite``) by default, PostgreSQL (``postgresql+asyncpg``) in production. Each
-service keeps its migrations in its own ``store/migrations`` folder; :meth:`Database.migrate` applies
-them up to head, and a service's ``env.py`` calls :func:`run_migrations_env`.
+service keeps its migrations in its own ``store/migrations`` folder; :meth:`Database.migrate`
+applies them up to head, and a service's ``env.py`` calls :func:`run_migrations_env`.
 """
 
 from __future__ import annotations
@@ -52,9 +52,7 @@ class Database:
     async def current_revision(self) -> str | None:
         """The revision the database is at, or None before the first migration."""
         async with self.engine.connect() as conn:
-            exists = await conn.run_sync(
-                lambda c: c.dialect.has_table(c, "alembic_version")
-            )
+            exists = await conn.run_sync(lambda c: c.dialect.has_table(c, "alembic_version"))
             if not exists:
                 return None
             row = (await conn.execute(text("SELECT version_num FROM alembic_version"))).first()
@@ -74,10 +72,12 @@ def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
 
 
 def run_migrations_env(metadata: MetaData) -> None:
-    """The body of a service's Alembic ``env.py``: migrate on the connection :meth:`migrate` passes."""
+    """The body of a service's Alembic ``env.py``: migrate on the connection ``migrate`` passes."""
     connection = context.config.attributes.get("connection")
     if connection is None:
-        raise RuntimeError("run migrations with `parley migrate <service>` or the service's `migrate`")
+        raise RuntimeError(
+            "run migrations with `parley migrate <service>` or the service's `migrate`"
+        )
     context.configure(
         connection=connection,
         target_metadata=metadata,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared.service.runtime import ServiceRuntime
 
@@ -14,7 +14,7 @@ ADMIN_PATHS = ("/health/live", "/health/ready", "/metrics")
 
 
 def admin_app(runtime: ServiceRuntime) -> Starlette:
-    """``/health/live`` (the process answers), ``/health/ready`` (its dependencies do), ``/metrics``."""
+    """``/health/live`` (process up), ``/health/ready`` (dependencies up), ``/metrics``."""
 
     async def live(_: Request) -> Response:
         return JSONResponse({"status": "ok", "service": runtime.name})

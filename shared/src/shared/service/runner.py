@@ -69,7 +69,9 @@ async def _migrate(runtime: ServiceRuntime) -> None:
         return
     try:
         await runtime.database.migrate(runtime.migrations)
-        log.info("%s database at revision %s", runtime.name, await runtime.database.current_revision())
+        log.info(
+            "%s database at revision %s", runtime.name, await runtime.database.current_revision()
+        )
     finally:
         await runtime.database.close()
 

@@ -67,9 +67,7 @@ class ServiceRuntime:
             await asyncio.wait_for(self._redis.ping(), timeout)
         except (RedisError, OSError, TimeoutError) as e:
             reason = str(e) or type(e).__name__
-            raise StartupError(
-                f"cannot reach Redis at {self.settings.redis_url}: {reason}"
-            ) from e
+            raise StartupError(f"cannot reach Redis at {self.settings.redis_url}: {reason}") from e
         if self.database is not None:
             try:
                 await asyncio.wait_for(self.database.ping(), timeout)

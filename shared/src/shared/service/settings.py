@@ -22,6 +22,7 @@ from shared.service.paths import state_dir
 
 S = TypeVar("S", bound="ServiceSettings")
 
+
 class ServiceSettings(BaseSettings):
     """Settings every service has: where it listens, which Redis and which database it uses."""
 
@@ -34,6 +35,10 @@ class ServiceSettings(BaseSettings):
     redis_username: str | None = None
     redis_password: str | None = None
     redis_connect_timeout: float = Field(default=10.0, gt=0)
+    redis_max_connections: int = Field(default=64, ge=1)
+    redis_pool_timeout: float = Field(default=1.0, ge=0)
+    redis_ssl: bool = False
+    redis_ssl_ca_certs: Path | None = None
     database_url: str | None = None
     migrate_on_start: bool = True
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
@@ -81,6 +86,11 @@ class ServiceSettings(BaseSettings):
             cluster=self.redis_cluster,
             username=self.redis_username,
             password=self.redis_password,
+            client_name=self.instance,
+            max_connections=self.redis_max_connections,
+            pool_timeout=self.redis_pool_timeout,
+            ssl=self.redis_ssl,
+            ssl_ca_certs=self.redis_ssl_ca_certs,
         )
 
     def database(self, service: str) -> str:
@@ -89,6 +99,7 @@ class ServiceSettings(BaseSettings):
             return self.database_url
         path = state_dir() / "data" / f"{service}.db"
         return f"sqlite+aiosqlite:///{path}"
+
 
 def load_settings(cls: type[S]) -> S:
     """Read ``cls`` from the environment, or raise one :class:`ConfigError` naming every problem."""
@@ -101,5 +112,6 @@ def load_settings(cls: type[S]) -> S:
             field = ".".join(str(p) for p in err["loc"]) or "settings"
             problems.append(f"{prefix}{field.upper()}: {err['msg']}")
         raise ConfigError("; ".join(problems)) from e
+
 
 LogFormat = Literal["human", "json"]

@@ -1,6 +1,6 @@
 """Alembic environment of the user service (run through ``parley-user migrate``)."""
 
-from user.store.tables import metadata
 from shared.service.database import run_migrations_env
+from user.store.tables import metadata
 
 run_migrations_env(metadata)
