@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -131,7 +131,8 @@ class ResilientRedisCluster(RedisCluster):
     """A :class:`RedisCluster` whose commands wait for a free connection and retry with backoff.
 
     Build it with :func:`shared.redis.client.create_client`. Pipelines keep redis-py's own retry
-    (with this policy's attempts) and do not wait for a free connection.
+    (with this policy's attempts) and do not wait for a free connection; multi-key commands that
+    redis-py splits by slot run as ordinary commands, one per slot, so they do wait.
     """
 
     def __init__(self, *, policy: RetryPolicy, pool_timeout: float, **kwargs: Any) -> None:
@@ -168,6 +169,20 @@ class ResilientRedisCluster(RedisCluster):
             )
         finally:
             _IN_OUTER_LOOP.reset(token)
+
+    async def _execute_pipeline_by_slot(  # type: ignore[override]
+        self, command: str, slots_to_args: Mapping[int, Iterable[EncodableT]]
+    ) -> list[Any]:
+        """Multi-key commands split by slot (DEL, EXISTS, UNLINK, MGET/MSET non-atomic).
+
+        redis-py sends them as a pipeline, which fails at once on a full pool; running each slot's
+        part as an ordinary command gives every part the bounded wait and the retry policy.
+        """
+        return list(
+            await asyncio.gather(
+                *(self.execute_command(command, *args) for args in slots_to_args.values())
+            )
+        )
 
     def _on_retry(self, reason: str) -> None:
         if reason in ("readonly", "redirects"):
