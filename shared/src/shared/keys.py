@@ -68,7 +68,7 @@ def slot_of(key: str | bytes) -> int:
 
 
 def same_slot(*keys: str | bytes) -> int:
-    """Return the common slot of ``keys``, or raise :class:`CrossSlotError` before anything is sent."""
+    """The common slot of ``keys``, or :class:`CrossSlotError` before anything is sent."""
     if not keys:
         raise CrossSlotError("no keys given")
     slots = {slot_of(k) for k in keys}

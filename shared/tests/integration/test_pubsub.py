@@ -1,0 +1,135 @@
+"""Typed pub/sub on the cluster: sharded channels, drop policy, back-pressure, resubscription."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import ClassVar
+
+import msgspec
+import pytest
+from redis.asyncio import RedisCluster
+
+from parley.cluster import LocalCluster
+from shared.pubsub import PubSub, SlowConsumerError
+from shared.redis.client import AnyRedis, RedisSettings, create_client
+
+pytestmark = pytest.mark.integration
+
+
+class Typing(msgspec.Struct, frozen=True):
+    droppable: ClassVar[bool] = True
+    user: str
+    n: int = 0
+
+
+class Posted(msgspec.Struct, frozen=True):
+    seq: int
+
+
+def channel() -> str:
+    return f"test:rt:{{conv:{uuid.uuid4().hex}}}"
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[AnyRedis]:
+    client = await create_client(RedisSettings(url=redis_url))
+    yield client
+    await client.aclose()
+
+
+async def until(predicate: Callable[[], bool]) -> None:
+    async with asyncio.timeout(5):
+        while not predicate():  # noqa: ASYNC110 - polling an observable counter
+            await asyncio.sleep(0.01)
+
+
+async def test_a_subscriber_receives_typed_messages_in_order(client: AnyRedis) -> None:
+    pubsub, ch = PubSub(client), channel()
+    async with pubsub.subscribe(ch, Posted) as sub:
+        for seq in range(5):
+            assert await pubsub.publish(ch, Posted(seq)) == 1
+        assert [await sub.get(timeout=2) for _ in range(5)] == [Posted(s) for s in range(5)]
+
+
+async def test_messages_of_another_schema_are_skipped_not_fatal(client: AnyRedis) -> None:
+    pubsub, ch = PubSub(client), channel()
+    async with pubsub.subscribe(ch, Posted) as sub:
+        await pubsub.publish(ch, Typing("u1"))
+        await client.execute_command("SPUBLISH", ch, b"garbage")
+        await pubsub.publish(ch, Posted(7))
+        assert await sub.get(timeout=2) == Posted(7)
+
+
+async def test_droppable_messages_are_dropped_and_counted_when_the_queue_is_full(
+    client: AnyRedis,
+) -> None:
+    pubsub, ch = PubSub(client), channel()
+    async with pubsub.subscribe(ch, Typing, queue_size=2) as sub:
+        for n in range(10):
+            await pubsub.publish(ch, Typing("u1", n))
+        await until(lambda: sub.dropped == 8)
+        assert [await sub.get(timeout=1) for _ in range(2)] == [Typing("u1", 0), Typing("u1", 1)]
+
+
+async def test_non_droppable_messages_apply_back_pressure_and_none_is_lost(
+    client: AnyRedis,
+) -> None:
+    pubsub, ch = PubSub(client, overflow_timeout=None), channel()
+    async with pubsub.subscribe(ch, Posted, queue_size=2) as sub:
+        for seq in range(50):
+            await pubsub.publish(ch, Posted(seq))
+        await asyncio.sleep(0.2)  # the reader is now blocked on the full queue
+        assert [await sub.get(timeout=2) for _ in range(50)] == [Posted(s) for s in range(50)]
+        assert sub.dropped == 0
+
+
+async def test_a_consumer_too_slow_for_too_long_is_told_not_silently_skipped(
+    client: AnyRedis,
+) -> None:
+    pubsub, ch = PubSub(client, overflow_timeout=0.2), channel()
+    async with pubsub.subscribe(ch, Posted, queue_size=2) as sub:
+        for seq in range(5):
+            await pubsub.publish(ch, Posted(seq))
+        await asyncio.sleep(0.5)
+        assert [await sub.get(timeout=1) for _ in range(2)] == [Posted(0), Posted(1)]
+        with pytest.raises(SlowConsumerError):
+            await sub.get(timeout=1)
+
+
+@pytest.mark.slow
+async def test_a_subscriber_keeps_receiving_after_its_channels_node_restarts(
+    disposable_cluster: LocalCluster,
+) -> None:
+    disposable_cluster.up()
+    client = await create_client(RedisSettings(url=disposable_cluster.url()))
+    try:
+        pubsub, ch = PubSub(client, health_interval=0.5), channel()
+        async with pubsub.subscribe(ch, Posted) as sub:
+            await pubsub.publish(ch, Posted(0))
+            assert await sub.get(timeout=2) == Posted(0)
+            assert isinstance(client, RedisCluster)
+            owner = client.get_node_from_key(ch)
+            assert owner is not None
+            disposable_cluster.stop_node(int(owner.port), sig=signal.SIGKILL)
+            disposable_cluster.start_node(int(owner.port))
+
+            # Publish until a message gets through: the cluster may need a failover first.
+            async def delivered() -> Posted:
+                seq = 1
+                while True:
+                    try:
+                        await pubsub.publish(ch, Posted(seq))
+                        return await sub.get(timeout=0.5)
+                    except Exception:
+                        await asyncio.sleep(0.2)
+                    seq += 1
+
+            async with asyncio.timeout(30):
+                received = await delivered()
+            assert received.seq >= 1
+            assert sub.gaps >= 1
+    finally:
+        await client.aclose()
