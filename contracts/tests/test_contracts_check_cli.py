@@ -9,12 +9,12 @@ from typing import Annotated, Any
 
 import msgspec
 import pytest
-from contracts.base import Command, Id
-from contracts.chat import PostMessage, PostResult
-from parley.contracts_cmd import app
 from typer.testing import CliRunner
 
 from contracts import registry
+from contracts.base import Command, Id
+from contracts.chat import PostMessage, PostResult
+from parley.contracts_cmd import app
 
 pytestmark = pytest.mark.unit
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from contracts.compat import compare_schemas
 
 pytestmark = pytest.mark.unit

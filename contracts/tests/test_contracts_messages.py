@@ -9,6 +9,8 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 import pytest
+
+from contracts import codec, registry
 from contracts.base import (
     Command,
     DecodeError,
@@ -19,8 +21,6 @@ from contracts.base import (
     new_message_id,
 )
 from contracts.chat import ChatMessage, MessagePosted, PostMessage
-
-from contracts import codec, registry
 
 pytestmark = pytest.mark.unit
 

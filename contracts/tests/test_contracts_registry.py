@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
+from contracts import registry
 from contracts.base import ContractError, Event, UnknownMessageError
 from contracts.chat import ChatMessage, MessagePosted
 from contracts.topology import StreamSpec, partition_of
-
-from contracts import registry
 
 pytestmark = pytest.mark.unit
 

@@ -61,8 +61,7 @@ def test_every_long_running_service_has_a_healthcheck(compose_services: ServiceM
     missing = [
         name
         for name, spec in compose_services.items()
-        if not _one_shot(name, compose_services)
-        and not (spec.get("healthcheck") or {}).get("test")
+        if not _one_shot(name, compose_services) and not (spec.get("healthcheck") or {}).get("test")
     ]
     assert not missing
 

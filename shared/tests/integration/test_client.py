@@ -8,8 +8,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as redis_asyncio
-from parley.cluster import LocalCluster
 from prometheus_client import REGISTRY
+
+from parley.cluster import LocalCluster
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.redis.errors import PoolExhausted, TopologyUnavailable
 

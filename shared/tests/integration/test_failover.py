@@ -8,11 +8,15 @@ import uuid
 from dataclasses import dataclass, field
 
 import pytest
-from parley.cluster import LocalCluster
 from prometheus_client import REGISTRY
 from redis.asyncio import RedisCluster
+
+from parley.cluster import LocalCluster
+from shared.cache import Cache
+from shared.keys import KeySpace
 from shared.redis.client import RedisSettings, create_client
 from shared.redis.errors import RedisUnavailable
+from shared.ttl import TtlRule
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -111,3 +115,63 @@ def _retries() -> float:
         for sample in metric.samples
         if sample.name == "parley_redis_retries_total"
     )
+
+
+async def test_cache_reads_and_writes_ride_out_a_master_kill(
+    disposable_cluster: LocalCluster,
+) -> None:
+    await asyncio.to_thread(disposable_cluster.up)
+    client = await create_client(RedisSettings(url=disposable_cluster.url()))
+    assert isinstance(client, RedisCluster)
+    cache = Cache(
+        client, KeySpace("test"), f"failover-{uuid.uuid4().hex[:6]}", int, rule=TtlRule(60)
+    )
+    truth: dict[str, int] = {}
+    stop, record = asyncio.Event(), LoopRecord()
+    wrong: list[tuple[str, int | None, int]] = []
+
+    async def loop() -> None:
+        n = 0
+        while not stop.is_set():
+            key = f"k{n % 40}"
+            n += 1
+            truth[key] = n
+            try:
+                await cache.set(key, n)
+            except RedisUnavailable:
+                record.typed_failures += 1
+                truth.pop(key)  # unknown whether the write landed: accept either value
+            except Exception as e:
+                record.unhandled.append(e)
+            try:
+                expected = truth.get(key)
+                got = await cache.get_or_load(key, lambda k=key: _load(truth, k))
+                if expected is not None and got != expected:
+                    wrong.append((key, got, expected))
+                record.successes.append(asyncio.get_running_loop().time())
+                record.succeeded.set()
+            except Exception as e:  # the cache fails open: nothing may escape
+                record.unhandled.append(e)
+            await asyncio.sleep(0.01)
+
+    try:
+        worker = asyncio.create_task(loop())
+        await asyncio.sleep(0.5)
+        status = await asyncio.to_thread(disposable_cluster.status)
+        master = next(n for n in status.nodes if n.role == "master")
+        replica = next(n for n in status.nodes if n.master_id == master.node_id)
+        await asyncio.to_thread(disposable_cluster.stop_node, master.port, sig=signal.SIGKILL)
+        await _wait_for_promotion(disposable_cluster, replica.port, within=20.0)
+        record.succeeded.clear()
+        await asyncio.wait_for(record.succeeded.wait(), timeout=10.0)
+        await asyncio.sleep(0.5)
+        stop.set()
+        await worker
+        assert record.unhandled == []
+        assert wrong == []
+    finally:
+        await client.aclose()
+
+
+async def _load(truth: dict[str, int], key: str) -> int | None:
+    return truth.get(key)

@@ -6,6 +6,7 @@ import asyncio
 import signal
 
 import pytest
+
 from parley.cluster import LocalCluster
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.redis.health import SLOTS, RedisHealth, check_redis

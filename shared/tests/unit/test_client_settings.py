@@ -14,6 +14,7 @@ from redis.exceptions import (
     TimeoutError,
     TryAgainError,
 )
+
 from shared.redis.client import RedisSettings
 from shared.redis.errors import PoolExhausted, TopologyUnavailable
 from shared.redis.resilient import RetryPolicy, retry_reason

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Generic, TypeVar
+
+from redis.exceptions import RedisError
 
 from shared.cache import metrics
 from shared.cache.entry import Entry
@@ -26,6 +29,9 @@ from shared.codec import Codec, CodecError
 from shared.keys import KeySpace
 from shared.redis.client import AnyRedis
 from shared.ttl import TtlRule
+
+log = logging.getLogger(__name__)
+_FROM_LOADER = "_parley_raised_by_loader"
 
 T = TypeVar("T")
 
@@ -103,6 +109,7 @@ class Cache(Generic[T]):
         self._near_hits = metrics.NEAR_HITS.labels(*labels)
         self._misses = metrics.MISSES.labels(*labels)
         self._corrupt = metrics.CORRUPT.labels(*labels)
+        self._unavailable = metrics.UNAVAILABLE.labels(*labels)
         self._loads = metrics.LOADS.labels(*labels)
         self._early = metrics.EARLY_REFRESHES.labels(*labels)
         self._lock_waits = metrics.LOCK_WAITS.labels(*labels)
@@ -131,9 +138,25 @@ class Cache(Generic[T]):
     async def get_or_load(
         self, key: str, loader: Callable[[], Awaitable[T | None]], *, tags: Iterable[str] = ()
     ) -> T | None:
-        """The cached value of ``key``, loading (once across processes) on a miss."""
+        """The cached value of ``key``, loading (once across processes) on a miss.
+
+        The cache fails open: when Redis itself fails, the caller gets the loader's value (counted
+        in ``parley_cache_unavailable_total``); errors of the loader reach the caller unchanged.
+        """
         if not self.enabled or _bypass.get():
             return await loader()
+        try:
+            return await self._get_or_load(key, loader, tags)
+        except RedisError as e:
+            if getattr(e, _FROM_LOADER, False):
+                raise
+            self._unavailable.inc()
+            log.warning("cache %s unavailable, loading directly: %s", self.namespace, e)
+            return await loader()
+
+    async def _get_or_load(
+        self, key: str, loader: Callable[[], Awaitable[T | None]], tags: Iterable[str]
+    ) -> T | None:
         generation = await self._generations.current(self.namespace)
         rkey = self.key(key, generation)
         if self._near is not None and (near := self._near.get(rkey)) is not None:
@@ -225,12 +248,20 @@ class Cache(Generic[T]):
         started = time.monotonic()
         try:
             value = await loader()
-        except BaseException:
+        except BaseException as e:
+            with contextlib.suppress(AttributeError):
+                setattr(e, _FROM_LOADER, True)  # so a loader's own RedisError is not swallowed
             if lock is not None:
-                await self._unlock_script(keys=[lock], args=[token])
+                with contextlib.suppress(RedisError):
+                    await self._unlock_script(keys=[lock], args=[token])
             raise
         delta = time.monotonic() - started
-        await self._store(rkey, value, tags, delta=delta, lock=lock, token=token)
+        try:
+            await self._store(rkey, value, tags, delta=delta, lock=lock, token=token)
+        except RedisError as e:
+            # The value is good; only caching it failed. The next read loads again.
+            self._unavailable.inc()
+            log.warning("cache %s: storing failed: %s", self.namespace, e)
         return value
 
     # -- writes and invalidation --------------------------------------------------------------

@@ -14,6 +14,11 @@ MISSES = Counter("parley_cache_misses_total", "Cache reads that found no usable 
 CORRUPT = Counter(
     "parley_cache_corrupt_total", "Cached values that failed to decode (read as misses)", _LABELS
 )
+UNAVAILABLE = Counter(
+    "parley_cache_unavailable_total",
+    "Reads served by the loader because Redis failed (the cache fails open)",
+    _LABELS,
+)
 LOADS = Counter("parley_cache_loads_total", "Loader calls made by the cache", _LABELS)
 EARLY_REFRESHES = Counter(
     "parley_cache_early_refreshes_total", "Entries reloaded before expiry (XFetch)", _LABELS
