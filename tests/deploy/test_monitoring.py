@@ -1,0 +1,118 @@
+"""Prometheus scrape config, alert rules and the Grafana dashboard of the compose deployment."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS = ROOT / "deploy" / "prometheus"
+SERVICES = ("auth", "user", "chat", "notification", "gateway")
+
+
+def _load(path: Path) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _rules() -> list[dict[str, Any]]:
+    return [rule for group in _load(PROMETHEUS / "alerts.yml")["groups"] for rule in group["rules"]]
+
+
+def test_every_alert_has_an_expression_a_severity_a_summary_and_a_runbook() -> None:
+    rules = _rules()
+    assert len(rules) >= 8
+    for rule in rules:
+        assert rule["alert"] and rule["expr"].strip(), rule
+        assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
+        assert rule["annotations"]["summary"], rule["alert"]
+        if rule["alert"] != "DeadLettersGrowing":  # any growth counts: it fires at once
+            assert re.fullmatch(r"\d+[smh]", rule["for"]), rule["alert"]
+    names = [rule["alert"] for rule in rules]
+    assert len(names) == len(set(names))
+
+
+def test_the_alerts_the_runbook_promises_exist() -> None:
+    names = {rule["alert"] for rule in _rules()}
+    assert {
+        "RedisNodeDown",
+        "RedisClusterStateNotOk",
+        "RedisReplicationBroken",
+        "RedisMemoryHigh",
+        "StreamConsumerLagHigh",
+        "DeadLettersGrowing",
+        "ParleyRedisErrorRateHigh",
+        "ParleyRedisLatencyP99High",
+    } <= names
+
+
+def test_every_runbook_link_points_at_a_section_of_the_operations_doc() -> None:
+    doc = (ROOT / "docs" / "operations.md").read_text()
+    anchors = {
+        re.sub(r"[^a-z0-9 -]", "", heading.lower()).replace(" ", "-")
+        for heading in re.findall(r"^#+ (.+)$", doc, flags=re.MULTILINE)
+    }
+    for rule in _rules():
+        link = rule["annotations"]["runbook"]
+        assert link.startswith("docs/operations.md#"), rule["alert"]
+        assert link.split("#", 1)[1] in anchors, f"{rule['alert']}: no section {link}"
+
+
+def test_parley_metrics_used_by_alerts_and_dashboard_are_defined_in_the_code() -> None:
+    # An alert on a metric nobody exports never fires: the names must exist in the sources.
+    dashboard = (ROOT / "deploy" / "grafana" / "dashboards" / "parley-overview.json").read_text()
+    used = set(re.findall(r"parley_[a-z_]+", (PROMETHEUS / "alerts.yml").read_text() + dashboard))
+    used.discard("parley_")
+    sources = "\n".join(
+        path.read_text() for path in (ROOT / "shared" / "src").rglob("*.py")
+    ) + "\n".join(path.read_text() for path in (ROOT / "services").rglob("src/**/*.py"))
+    for metric in used:
+        base = re.sub(r"_(total|count|bucket|sum)$", "", metric).removeprefix("parley_")
+        assert base in sources, f"{metric} is not defined in shared/ or services/"
+
+
+def test_every_service_is_scraped_on_the_port_compose_gives_it() -> None:
+    config = _load(PROMETHEUS / "prometheus.yml")
+    compose = _load(ROOT / "compose.yaml")["services"]
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    for service in SERVICES:
+        (sd,) = jobs[f"parley-{service}"]["dns_sd_configs"]
+        assert sd["names"] == [service]
+        assert str(sd["port"]) == compose[service]["environment"][f"{service.upper()}_PORT"]
+    redis_targets = jobs["redis"]["static_configs"][0]["targets"]
+    assert redis_targets == [f"redis://redis-{n}:6379" for n in range(1, 7)]
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+
+
+def test_the_dashboard_is_provisioned_from_prometheus() -> None:
+    dashboard = json.loads(
+        (ROOT / "deploy" / "grafana" / "dashboards" / "parley-overview.json").read_text()
+    )
+    datasource = _load(
+        ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
+    )
+    uid = datasource["datasources"][0]["uid"]
+    assert dashboard["panels"]
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == uid
+        assert all(target["expr"] for target in panel["targets"])
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_promtool_accepts_the_rules() -> None:
+    result = subprocess.run(
+        ["promtool", "check", "rules", str(PROMETHEUS / "alerts.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
