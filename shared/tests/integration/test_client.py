@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -170,5 +171,21 @@ async def test_commands_split_by_slot_wait_for_connections_like_any_other(redis_
         deleted = await asyncio.gather(*(client.delete(key) for key in keys))
         assert sum(deleted) == len(keys)
         assert await client.exists(*keys) == 0
+    finally:
+        await client.aclose()
+
+
+async def test_a_client_starts_from_a_seed_when_the_url_node_is_down(redis_url: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    live = redis_url.removeprefix("redis://")
+    client = await create_client(
+        RedisSettings(url=f"redis://127.0.0.1:{dead}", seeds=(live,), retry_attempts=0)
+    )
+    try:
+        key = f"test:client:{{{_tag()}}}:seed"
+        await client.set(key, b"via seed", ex=30)
+        assert await client.get(key) == b"via seed"
     finally:
         await client.aclose()

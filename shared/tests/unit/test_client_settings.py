@@ -112,3 +112,9 @@ def test_backoff_grows_and_stays_under_the_cap() -> None:
 )
 def test_only_transient_failures_are_retried(error: Exception, reason: str | None) -> None:
     assert retry_reason(error) == reason
+
+
+@pytest.mark.parametrize("seed", ["nohost", "host:", "host:notaport", ":7001", "host:70000"])
+def test_malformed_seed_nodes_are_refused(seed: str) -> None:
+    with pytest.raises(ValidationError, match="host:port"):
+        RedisSettings(seeds=(seed,))

@@ -13,6 +13,7 @@ from typing import Any, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.connection import SSLConnection, UnixDomainSocketConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -76,12 +77,10 @@ def _tls_options(settings: RedisSettings) -> dict[str, Any]:
 
 
 async def _create_cluster(settings: RedisSettings, policy: RetryPolicy) -> ResilientRedisCluster:
-    parts = urlsplit(settings.url)
     client = ResilientRedisCluster(
         policy=policy,
         pool_timeout=settings.pool_timeout,
-        host=parts.hostname,
-        port=parts.port or 6379,
+        startup_nodes=_startup_nodes(settings),
         max_connections=settings.max_connections,
         ssl=settings.use_tls,
         **_tls_options(settings),
@@ -93,6 +92,15 @@ async def _create_cluster(settings: RedisSettings, policy: RetryPolicy) -> Resil
         await client.aclose()
         raise
     return client
+
+
+def _startup_nodes(settings: RedisSettings) -> list[ClusterNode]:
+    parts = urlsplit(settings.url)
+    nodes = [ClusterNode(parts.hostname or "127.0.0.1", parts.port or 6379)]
+    for seed in settings.seeds:
+        host, _, port = seed.rpartition(":")
+        nodes.append(ClusterNode(host or seed, int(port) if host else 6379))
+    return nodes
 
 
 def _create_single(settings: RedisSettings, policy: RetryPolicy) -> ResilientRedis:

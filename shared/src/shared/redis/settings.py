@@ -23,6 +23,9 @@ class RedisSettings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     url: str = "redis://127.0.0.1:7001"
+    seeds: tuple[str, ...] = ()
+    """More ``host:port`` nodes to read the slot map from, so a client starts while the URL's
+    node is down."""
     cluster: bool = True
     username: str | None = None
     password: str | None = Field(default=None, repr=False)
@@ -55,6 +58,15 @@ class RedisSettings(BaseModel):
     ssl_keyfile: Path | None = None
     ssl_cert_reqs: Literal["required", "optional", "none"] = "required"
     ssl_check_hostname: bool = True
+
+    @field_validator("seeds")
+    @classmethod
+    def _check_seeds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for seed in value:
+            host, _, port = seed.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"seed nodes look like host:port, got {seed!r}")
+        return value
 
     @field_validator("url")
     @classmethod

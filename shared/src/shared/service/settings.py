@@ -32,6 +32,7 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=8100, ge=1, le=65535)
     redis_url: str = "redis://127.0.0.1:7001"
     redis_cluster: bool = True
+    redis_seeds: str = ""  # more cluster nodes, "host:port,host:port", tried when the URL's is down
     redis_username: str | None = None
     redis_password: str | None = None
     redis_connect_timeout: float = Field(default=10.0, gt=0)
@@ -83,6 +84,7 @@ class ServiceSettings(BaseSettings):
         """The Redis client settings these service settings name."""
         return RedisSettings(
             url=self.redis_url,
+            seeds=tuple(s.strip() for s in self.redis_seeds.split(",") if s.strip()),
             cluster=self.redis_cluster,
             username=self.redis_username,
             password=self.redis_password,
