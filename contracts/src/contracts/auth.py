@@ -33,6 +33,7 @@ __all__ = [
     "SessionInfo",
     "SessionList",
     "SessionRevoked",
+    "SetRoles",
     "SigningKeysRotated",
     "TokenPair",
 ]
@@ -218,6 +219,18 @@ class CheckPermission(Command, frozen=True, kw_only=True):
 
     user_id: Id
     permission: Permission
+
+
+class SetRoles(Command, frozen=True, kw_only=True):
+    """Give a user exactly ``roles``; ``actor_id`` must hold ``accounts.manage_roles``."""
+
+    TYPE = "auth.set_roles"
+    STREAM = COMMANDS
+    KEY = "user_id"
+
+    actor_id: Id
+    user_id: Id
+    roles: Roles
 
 
 class AccountRegistered(Event, frozen=True, kw_only=True):

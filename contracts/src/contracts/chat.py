@@ -15,6 +15,7 @@ import msgspec
 from contracts.base import ChannelMessage, Command, Event, Id, UtcDatetime
 
 __all__ = [
+    "AddMembers",
     "ChatMessage",
     "Conversation",
     "ConversationCreated",
@@ -24,7 +25,10 @@ __all__ = [
     "EditMessage",
     "GetConversation",
     "GetHistory",
+    "GetTyping",
+    "GetUnread",
     "History",
+    "LeaveConversation",
     "ListConversations",
     "MarkRead",
     "MemberAdded",
@@ -36,8 +40,12 @@ __all__ = [
     "PostResult",
     "ReadMarker",
     "ReadUpdated",
+    "RemoveMember",
     "SetTyping",
     "TypingChanged",
+    "TypingList",
+    "UnreadCount",
+    "UnreadCounts",
 ]
 
 COMMANDS = "chat.commands"
@@ -109,6 +117,27 @@ class ReadMarker(msgspec.Struct, frozen=True, kw_only=True):
     unread_count: Annotated[int, msgspec.Meta(ge=0)]
 
 
+class UnreadCount(msgspec.Struct, frozen=True, kw_only=True):
+    """A member's unread count in one conversation."""
+
+    conversation_id: Id
+    unread_count: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class UnreadCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's unread counts: the total and one entry per conversation with unread messages."""
+
+    total: Annotated[int, msgspec.Meta(ge=0)]
+    items: Annotated[list[UnreadCount], msgspec.Meta(max_length=10_000)]
+
+
+class TypingList(msgspec.Struct, frozen=True, kw_only=True):
+    """The members typing in a conversation now."""
+
+    conversation_id: Id
+    user_ids: MemberIds
+
+
 class CreateConversation(Command, frozen=True, kw_only=True):
     """Create a direct (exactly one other member) or group conversation."""
 
@@ -146,6 +175,54 @@ class ListConversations(Command, frozen=True, kw_only=True):
     user_id: Id
     cursor: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     limit: Limit = 50
+
+
+class AddMembers(Command, frozen=True, kw_only=True):
+    """Add users to a group (by its owner or an admin; only the owner adds admins)."""
+
+    TYPE = "chat.add_members"
+    STREAM = COMMANDS
+    KEY = "conversation_id"
+    RESULT = Conversation
+
+    user_id: Id
+    conversation_id: Id
+    member_ids: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=1000)]
+    role: MemberRole = "member"
+
+
+class RemoveMember(Command, frozen=True, kw_only=True):
+    """Remove a member of a group (by someone of a higher role)."""
+
+    TYPE = "chat.remove_member"
+    STREAM = COMMANDS
+    KEY = "conversation_id"
+
+    user_id: Id
+    conversation_id: Id
+    member_id: Id
+
+
+class LeaveConversation(Command, frozen=True, kw_only=True):
+    """Leave a group (an owner who leaves hands the role to the first admin, else member)."""
+
+    TYPE = "chat.leave_conversation"
+    STREAM = COMMANDS
+    KEY = "conversation_id"
+
+    user_id: Id
+    conversation_id: Id
+
+
+class GetUnread(Command, frozen=True, kw_only=True):
+    """A user's unread counts over all their conversations."""
+
+    TYPE = "chat.get_unread"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = UnreadCounts
+
+    user_id: Id
 
 
 class PostMessage(Command, frozen=True, kw_only=True):
@@ -219,12 +296,27 @@ class MarkRead(Command, frozen=True, kw_only=True):
 
 
 class SetTyping(Command, frozen=True, kw_only=True):
-    """A member is typing (the gateway sends it debounced; chat publishes ``TypingChanged``)."""
+    """A member is typing, or stopped (``typing=False``); the gateway sends it debounced and chat
+    publishes ``TypingChanged`` on a change."""
 
     TYPE = "chat.set_typing"
     STREAM = COMMANDS
     KEY = "conversation_id"
     TIMEOUT = 2.0
+
+    user_id: Id
+    conversation_id: Id
+    typing: bool = True
+
+
+class GetTyping(Command, frozen=True, kw_only=True):
+    """The members typing in a conversation (members only)."""
+
+    TYPE = "chat.get_typing"
+    STREAM = COMMANDS
+    KEY = "conversation_id"
+    TIMEOUT = 2.0
+    RESULT = TypingList
 
     user_id: Id
     conversation_id: Id

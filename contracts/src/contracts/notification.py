@@ -14,14 +14,20 @@ import msgspec
 from contracts.base import Command, Event, Id, UtcDatetime
 
 __all__ = [
+    "ConversationNotifications",
+    "GetNotificationPreferences",
     "GetUnreadCount",
     "ListNotifications",
     "MarkNotificationsRead",
     "Notification",
     "NotificationCreated",
     "NotificationList",
+    "NotificationPreferences",
     "NotificationsRead",
+    "SetConversationNotifications",
+    "SetViewing",
     "UnreadCount",
+    "UpdateNotificationPreferences",
 ]
 
 COMMANDS = "notification.commands"
@@ -29,6 +35,11 @@ EVENTS = "notification.events"
 
 NotificationKind = Literal["message", "mention", "member_added"]
 Count = Annotated[int, msgspec.Meta(ge=0)]
+NotificationLevel = Literal["all", "mentions", "none"]
+# "HH:MM", 24-hour clock, in the user's time zone.
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+WebhookUrl = Annotated[str, msgspec.Meta(max_length=2048, pattern=r"^https?://")]
 
 
 class Notification(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -44,6 +55,8 @@ class Notification(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True
     count: Annotated[int, msgspec.Meta(ge=1)] = 1
     preview: Annotated[str, msgspec.Meta(max_length=200)] = ""
     read: bool = False
+    updated_at: UtcDatetime | None = None
+    """When the notification last grew (a coalesced message arrived); sorts the list."""
 
 
 class NotificationList(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -120,3 +133,84 @@ class NotificationsRead(Event, frozen=True, kw_only=True):
     ids: Annotated[list[Id], msgspec.Meta(max_length=1000)] = msgspec.field(default_factory=list)
     conversation_id: Id | None = None
     unread_count: Count
+
+
+class NotificationPreferences(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A user's notification settings (defaults when never set).
+
+    ``level``: ``all`` messages, only ``mentions``, or ``none``. Between ``dnd_start`` and
+    ``dnd_end`` (in ``time_zone``; the span may cross midnight) notifications are stored and
+    counted but not pushed to outbound channels. ``webhook_url`` adds the webhook channel.
+    """
+
+    level: NotificationLevel = "all"
+    dnd_start: ClockTime | None = None
+    dnd_end: ClockTime | None = None
+    time_zone: TimeZone = "UTC"
+    webhook_url: WebhookUrl | None = None
+
+
+class ConversationNotifications(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A user's settings for one conversation: muted until a time, or another level."""
+
+    conversation_id: Id
+    muted_until: UtcDatetime | None = None
+    level: NotificationLevel | None = None
+
+
+class GetNotificationPreferences(Command, frozen=True, kw_only=True):
+    """A user's notification preferences."""
+
+    TYPE = "notification.get_preferences"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = NotificationPreferences
+
+    user_id: Id
+
+
+class UpdateNotificationPreferences(Command, frozen=True, kw_only=True):
+    """Change notification preferences; fields left None are unchanged (``clear_*`` unset)."""
+
+    TYPE = "notification.update_preferences"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = NotificationPreferences
+
+    user_id: Id
+    level: NotificationLevel | None = None
+    dnd_start: ClockTime | None = None
+    dnd_end: ClockTime | None = None
+    time_zone: TimeZone | None = None
+    webhook_url: WebhookUrl | None = None
+    clear_dnd: bool = False
+    clear_webhook: bool = False
+
+
+class SetConversationNotifications(Command, frozen=True, kw_only=True):
+    """Mute a conversation until a time (None: unmute) and/or set its level (None: default)."""
+
+    TYPE = "notification.set_conversation"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = ConversationNotifications
+
+    user_id: Id
+    conversation_id: Id
+    muted_until: UtcDatetime | None = None
+    level: NotificationLevel | None = None
+
+
+class SetViewing(Command, frozen=True, kw_only=True):
+    """The gateway says which conversation a user has open (None: none); refresh it to keep it.
+
+    A user online and viewing a conversation is not notified of its messages.
+    """
+
+    TYPE = "notification.set_viewing"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    TIMEOUT = 2.0
+
+    user_id: Id
+    conversation_id: Id | None = None

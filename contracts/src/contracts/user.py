@@ -18,9 +18,14 @@ __all__ = [
     "BlockUser",
     "ContactAdded",
     "ContactRemoved",
+    "GetPreferences",
     "GetPresence",
     "GetProfile",
     "GetProfiles",
+    "ListBlocks",
+    "ListContacts",
+    "Preferences",
+    "PreferencesUpdated",
     "Presence",
     "PresenceChanged",
     "PresenceList",
@@ -30,8 +35,10 @@ __all__ = [
     "RemoveContact",
     "SearchUsers",
     "UnblockUser",
+    "UpdatePreferences",
     "UpdateProfile",
     "UserBlocked",
+    "UserIdList",
     "UserUnblocked",
 ]
 
@@ -45,6 +52,9 @@ Bio = Annotated[str, msgspec.Meta(max_length=500)]
 TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 UserIds = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=100)]
 PresenceStatus = Literal["online", "offline"]
+Language = Annotated[str, msgspec.Meta(min_length=2, max_length=35)]
+Theme = Literal["system", "light", "dark"]
+NotificationLevel = Literal["all", "mentions", "none"]
 
 
 class Profile(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -245,3 +255,77 @@ class UserUnblocked(Event, frozen=True, kw_only=True):
 
     user_id: Id
     blocked_id: Id
+
+
+class UserIdList(msgspec.Struct, frozen=True, kw_only=True):
+    """User ids (contacts or blocked users), oldest relationship first."""
+
+    items: Annotated[list[Id], msgspec.Meta(max_length=10_000)]
+
+
+class Preferences(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's preferences; a user who never set them gets these defaults."""
+
+    language: Language = "en"
+    theme: Theme = "system"
+    notifications: NotificationLevel = "all"
+    notification_sound: bool = True
+
+
+class ListContacts(Command, frozen=True, kw_only=True):
+    """``user_id``'s contacts."""
+
+    TYPE = "user.list_contacts"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = UserIdList
+
+    user_id: Id
+
+
+class ListBlocks(Command, frozen=True, kw_only=True):
+    """The users ``user_id`` has blocked."""
+
+    TYPE = "user.list_blocks"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = UserIdList
+
+    user_id: Id
+
+
+class GetPreferences(Command, frozen=True, kw_only=True):
+    """``user_id``'s preferences (defaults if never set)."""
+
+    TYPE = "user.get_preferences"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = Preferences
+
+    user_id: Id
+
+
+class UpdatePreferences(Command, frozen=True, kw_only=True):
+    """Change preferences; fields left None are unchanged."""
+
+    TYPE = "user.update_preferences"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = Preferences
+
+    user_id: Id
+    language: Language | None = None
+    theme: Theme | None = None
+    notifications: NotificationLevel | None = None
+    notification_sound: bool | None = None
+
+
+class PreferencesUpdated(Event, frozen=True, kw_only=True):
+    """A user's preferences changed (notification uses the notification defaults)."""
+
+    TYPE = "user.preferences_updated"
+    STREAM = EVENTS
+    KEY = "user_id"
+
+    user_id: Id
+    preferences: Preferences

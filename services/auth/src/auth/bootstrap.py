@@ -2,16 +2,178 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from auth.api.commands import AuthCommands
+from auth.api.publishers import BusEvents
+from auth.config import Settings
+from auth.crypto.passwords import Argon2Parameters, PasswordHasher
+from auth.crypto.sealing import Sealer, derive, new_key, parse_key
+from auth.crypto.tokens import TokenCodec
+from auth.domain.lockout import LockoutPolicy
+from auth.handlers.accounts import AccountService
+from auth.handlers.keys import SigningKeys
+from auth.handlers.login import LoginService
+from auth.handlers.permissions import PermissionService
+from auth.handlers.sessions import SessionService
+from auth.store.redis_login import RedisLoginGuard
+from auth.store.redis_permissions import RedisPermissionCache
+from auth.store.redis_sessions import RedisSessions
+from auth.store.sql_keys import SqlSigningKeys
+from auth.store.sql_unit_of_work import SqlUnitOfWorkFactory
+from shared.bus import Consumer, ConsumerSettings, Publisher
+from shared.keys import KeySpace
+from shared.redis.client import AnyRedis
 from shared.service.app import service_app
+from shared.service.errors import StartupError
+from shared.service.paths import state_dir
 from shared.service.runtime import ServiceRuntime
+from shared.sessions import Keyring
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
+KEYSPACE = KeySpace("auth")
+ROTATION_CHECK_SECONDS = 3600.0
+
+log = logging.getLogger(__name__)
 
 
-def build(runtime: ServiceRuntime) -> AsgiFastStream:
+def key_encryption_key(settings: Settings) -> bytes:
+    """The configured key-encryption key; in development only, a generated one under .parley."""
+    if settings.key_encryption_key is not None:
+        try:
+            return parse_key(settings.key_encryption_key.get_secret_value())
+        except ValueError as e:
+            raise StartupError(f"AUTH_KEY_ENCRYPTION_KEY: {e}") from e
+    if settings.environment != "development":
+        raise StartupError("AUTH_KEY_ENCRYPTION_KEY (or _FILE) is required outside development")
+    path = state_dir() / "auth" / "key-encryption-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(new_key())
+    log.warning(
+        "!!! AUTH_KEY_ENCRYPTION_KEY is not set: using the DEVELOPMENT key in %s. "
+        "Never run like this in production (set AUTH_ENVIRONMENT=production and the key). !!!",
+        path,
+    )
+    return parse_key(path.read_text())
+
+
+@dataclass(frozen=True)
+class AuthComponents:
+    """The wired service: subscribers and the parts start-up and tests need."""
+
+    commands: AuthCommands
+    keys: SigningKeys
+    publisher: Publisher
+
+
+def wire(
+    client: AnyRedis, engine: AsyncEngine, settings: Settings, *, publisher: Publisher
+) -> AuthComponents:
+    """Stores and handlers on ``client`` and ``engine``; events go through ``publisher``."""
+    master = key_encryption_key(settings)
+    uow = SqlUnitOfWorkFactory(engine, Sealer(master, purpose="auth/replies/v1"))
+    events = BusEvents(publisher)
+    hasher = PasswordHasher(
+        Argon2Parameters(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_cost,
+            parallelism=settings.argon2_parallelism,
+        )
+    )
+    codec = TokenCodec(
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        lifetime=settings.access_token_ttl,
+    )
+    keys = SigningKeys(
+        SqlSigningKeys(engine, Sealer(master, purpose="auth/signing-keys/v1")),
+        events,
+        codec=codec,
+        rotate_after=settings.signing_key_rotation,
+    )
+    keyring = Keyring({"kek1": derive(master, "auth/sessions/v1")}, current="kek1")
+    session_repo = RedisSessions(
+        client,
+        KEYSPACE,
+        keyring,
+        idle_ttl=settings.session_idle_ttl,
+        max_lifetime=settings.session_max_lifetime,
+    )
+    sessions = SessionService(session_repo, keys, events, uow)
+    permissions = PermissionService(
+        uow, RedisPermissionCache(client, KEYSPACE, enabled=settings.permission_cache)
+    )
+    guard = RedisLoginGuard(
+        client,
+        KEYSPACE,
+        LockoutPolicy(
+            threshold=settings.login_failures,
+            window=settings.login_window,
+            base=settings.lockout_base,
+            ceiling=settings.lockout_max,
+            address_threshold=settings.login_address_failures,
+        ),
+    )
+    log.info("password hashing: %s", hasher.parameters.describe())
+    commands = AuthCommands(
+        accounts=AccountService(uow, hasher, sessions, permissions, events),
+        login_service=LoginService(uow, hasher, guard, sessions),
+        sessions=sessions,
+        keys=keys,
+        permissions=permissions,
+    )
+    return AuthComponents(commands=commands, keys=keys, publisher=publisher)
+
+
+async def _rotate_when_due(keys: SigningKeys) -> None:
+    while True:
+        await asyncio.sleep(ROTATION_CHECK_SECONDS)
+        try:
+            await keys.ensure_active()
+        except Exception:
+            log.exception("signing-key rotation check failed; retrying in an hour")
+
+
+def build(
+    runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None = None
+) -> AsgiFastStream:
     """The auth service's ASGI app on a started runtime."""
-    return service_app(runtime)
+    settings = runtime.settings
+    assert isinstance(settings, Settings) and runtime.database is not None
+    publisher = Publisher(runtime.redis, producer="auth")
+    parts = wire(runtime.redis, runtime.database.engine, settings, publisher=publisher)
+    consumer = Consumer(
+        runtime.redis,
+        group="auth",
+        handlers=parts.commands.table(),
+        settings=consumer_settings,
+        producer="auth",
+        instance_id=settings.instance,
+    )
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        await parts.keys.ensure_active()
+        await consumer.start()
+        tasks.append(asyncio.create_task(_rotate_when_due(parts.keys)))
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await consumer.stop()
+        await publisher.aclose()
+
+    return service_app(runtime, on_startup=[start], on_shutdown=[stop])

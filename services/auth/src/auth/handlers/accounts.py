@@ -1,0 +1,120 @@
+"""Accounts: register, change password, change roles."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from auth.crypto.passwords import PasswordHasher
+from auth.domain.accounts import DEFAULT_ROLES, Account, check_password, check_username
+from auth.domain.errors import AccountNotFound, Forbidden, InvalidCredentials
+from auth.domain.events import AccountRegistered, PasswordChanged, RoleChanged
+from auth.domain.sessions import ClientDetails, IssuedTokens
+from auth.handlers.permissions import PermissionService
+from auth.handlers.ports import Clock, EventSink, utc_now
+from auth.handlers.replays import decode_tokens, encode_tokens
+from auth.handlers.sessions import SessionService
+from auth.store.protocols import UnitOfWorkFactory
+
+
+class AccountService:
+    """Use cases on accounts; every one is idempotent per command message id."""
+
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        hasher: PasswordHasher,
+        sessions: SessionService,
+        permissions: PermissionService,
+        events: EventSink,
+        *,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._uow = uow
+        self._hasher = hasher
+        self._sessions = sessions
+        self._permissions = permissions
+        self._events = events
+        self._clock = clock
+
+    async def register(
+        self,
+        message_id: str,
+        *,
+        username: str,
+        password: str,
+        display_name: str,
+        client: ClientDetails,
+    ) -> IssuedTokens:
+        """Create an account and its first session (a replay answers the first reply)."""
+        async with self._uow() as uow:
+            stored = await uow.inbox.reply_of(message_id)
+        if stored is not None:
+            return decode_tokens(stored)
+        check_username(username)
+        check_password(password, username=username)
+        # Argon2 is CPU-bound; argon2-cffi releases the GIL, so a thread keeps the loop free.
+        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        now = self._clock()
+        account = Account(
+            user_id=str(uuid.uuid4()),
+            username=username,
+            password_hash=password_hash,
+            roles=DEFAULT_ROLES,
+            created_at=now,
+            password_changed_at=now,
+        )
+        async with self._uow() as uow:
+            await uow.accounts.add(account)
+            tokens = await self._sessions.open(account, client)
+            await uow.inbox.record(message_id, encode_tokens(tokens))
+            await uow.commit()
+        await self._events.emit(
+            AccountRegistered(
+                user_id=account.user_id,
+                username=account.username,
+                display_name=display_name,
+                roles=account.roles,
+            )
+        )
+        return tokens
+
+    async def change_password(
+        self, message_id: str, *, user_id: str, session_id: str, old: str, new: str
+    ) -> None:
+        """Check the old password, store the new one, end every other session of the user."""
+        async with self._uow() as uow:
+            if await uow.inbox.reply_of(message_id) is not None:
+                return
+            account = await uow.accounts.by_id(user_id)
+        if account is None:
+            raise AccountNotFound("no such account")
+        if not await asyncio.to_thread(self._hasher.verify, account.password_hash, old):
+            raise InvalidCredentials("the current password is wrong")
+        check_password(new, username=account.username)
+        new_hash = await asyncio.to_thread(self._hasher.hash, new)
+        async with self._uow() as uow:
+            await uow.accounts.save(account.with_password(new_hash, now=self._clock()))
+            await uow.inbox.record(message_id)
+            await uow.commit()
+        await self._events.emit(PasswordChanged(user_id=user_id))
+        await self._sessions.revoke(user_id, None, keep=session_id, reason="password_changed")
+
+    async def set_roles(
+        self, message_id: str, *, actor_id: str, user_id: str, roles: tuple[str, ...]
+    ) -> None:
+        """Give ``user_id`` exactly ``roles``; the actor needs ``accounts.manage_roles``."""
+        if not await self._permissions.check(actor_id, "accounts.manage_roles"):
+            raise Forbidden("changing roles needs the accounts.manage_roles permission")
+        async with self._uow() as uow:
+            if await uow.inbox.reply_of(message_id) is not None:
+                return
+            account = await uow.accounts.by_id(user_id)
+            if account is None:
+                raise AccountNotFound("no such account")
+            changed = account.with_roles(roles)
+            await uow.accounts.save(changed)
+            await uow.inbox.record(message_id)
+            await uow.commit()
+        await self._permissions.forget(user_id)
+        await self._events.emit(RoleChanged(user_id=user_id, roles=changed.roles))

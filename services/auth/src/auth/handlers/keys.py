@@ -1,0 +1,115 @@
+"""Signing keys: the active key signs, retired keys verify until their tokens have expired.
+
+Rotation makes a new key active and retires the old one with ``not_after = now + token lifetime
++ leeway``, so every token it signed can still be verified until it expires anyway. Every instance
+keeps the key set in memory and reloads it from the database periodically and whenever a token
+names a key id it does not know (another instance rotated), at most once per ``reload_every``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from auth.crypto.tokens import AccessClaims, SigningKey, TokenCodec
+from auth.domain.errors import InvalidToken
+from auth.domain.events import PublicJwk, SigningKeysRotated
+from auth.handlers.ports import Clock, EventSink, utc_now
+from auth.store.protocols import SigningKeyStore
+
+log = logging.getLogger(__name__)
+
+
+class SigningKeys:
+    """The key set of this instance, and rotation."""
+
+    def __init__(
+        self,
+        store: SigningKeyStore,
+        events: EventSink,
+        *,
+        codec: TokenCodec,
+        rotate_after: float,
+        reload_every: float = 5.0,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._store = store
+        self._events = events
+        self.codec = codec
+        self.rotate_after = timedelta(seconds=rotate_after)
+        self._reload_every = timedelta(seconds=reload_every)
+        self._clock = clock
+        self._keys: list[SigningKey] = []
+        self._loaded_at: datetime | None = None
+
+    async def reload(self) -> None:
+        """Read the key set from the database."""
+        self._keys = await self._store.all()
+        self._loaded_at = self._clock()
+
+    async def ensure_active(self) -> None:
+        """Load the keys; rotate when none is active or the active one is older than allowed."""
+        await self.reload()
+        active = self._active_or_none()
+        if active is None or self._clock() - active.created_at >= self.rotate_after:
+            await self.rotate()
+
+    async def rotate(self) -> SigningKey:
+        """Make a new key active, retire the others, drop keys no token can need; announce it."""
+        now = self._clock()
+        key = SigningKey.generate(now=now)
+        await self._store.add(key)
+        not_after = now + timedelta(seconds=self.codec.lifetime + self.codec.leeway + 60)
+        for old in self._keys:
+            if old.retired_at is None:
+                await self._store.retire(old.kid, retired_at=now, not_after=not_after)
+        await self._store.purge(before=now)
+        await self.reload()
+        log.info("signing key rotated: %s is active", key.kid)
+        await self._events.emit(SigningKeysRotated(keys=tuple(self.public_jwks())))
+        return key
+
+    def _active_or_none(self) -> SigningKey | None:
+        live = [k for k in self._keys if k.retired_at is None and k.private is not None]
+        return max(live, key=lambda k: k.created_at) if live else None
+
+    def active(self) -> SigningKey:
+        """The key that signs new tokens."""
+        key = self._active_or_none()
+        if key is None:
+            raise RuntimeError("no active signing key: call ensure_active() at start-up")
+        return key
+
+    def verification_keys(self) -> list[SigningKey]:
+        """Keys that may verify a token now: the active first, then retired-but-valid ones."""
+        now = self._clock()
+        active = self._active_or_none()
+        rest = [k for k in self._keys if k is not active and k.verifies_at(now)]
+        return ([active] if active else []) + sorted(rest, key=lambda k: k.created_at, reverse=True)
+
+    def public_jwks(self) -> list[PublicJwk]:
+        """:meth:`verification_keys` as public JWK facts."""
+        return [
+            PublicJwk(kid=k.kid, x=k.x, not_after=k.not_after) for k in self.verification_keys()
+        ]
+
+    def issue(self, *, user_id: str, session_id: str, roles: tuple[str, ...]) -> str:
+        """A new access token signed by the active key."""
+        return self.codec.issue(
+            self.active(), user_id=user_id, session_id=session_id, roles=roles, now=self._clock()
+        )
+
+    async def verify(self, token: str) -> AccessClaims:
+        """The claims of a valid access token, else :class:`InvalidToken`."""
+        try:
+            return self._verify_now(token)
+        except InvalidToken:
+            now = self._clock()
+            if self._loaded_at is not None and now - self._loaded_at < self._reload_every:
+                raise
+        await self.reload()  # another instance may have rotated: look again, once
+        return self._verify_now(token)
+
+    def _verify_now(self, token: str) -> AccessClaims:
+        keys = {k.kid: k for k in self.verification_keys()}
+        return self.codec.verify(token, keys, now=self._clock())

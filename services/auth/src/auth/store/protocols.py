@@ -1,0 +1,180 @@
+"""What the handlers need from storage; ``sql_*`` and ``redis_*`` modules implement these.
+
+Handlers depend on these protocols only, so unit tests run them on in-memory fakes and the
+integration tests run the same behaviour on SQLite, PostgreSQL and the Redis test cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from auth.crypto.tokens import SigningKey
+from auth.domain.accounts import Account
+from auth.domain.permissions import Grants
+from auth.domain.sessions import RefreshFamily
+
+
+class AccountRepository(Protocol):
+    """Accounts in the service's database (inside a unit of work)."""
+
+    async def add(self, account: Account) -> None:
+        """Insert; raises :class:`~auth.domain.errors.UsernameTaken` on a duplicate username."""
+        ...
+
+    async def by_id(self, user_id: str) -> Account | None:
+        """The account with this id, if any."""
+        ...
+
+    async def by_username(self, username: str) -> Account | None:
+        """The account with this username, compared case-insensitively."""
+        ...
+
+    async def save(self, account: Account) -> None:
+        """Write back the hash, roles and timestamps of an existing account."""
+        ...
+
+
+class Inbox(Protocol):
+    """Ids of handled commands and their replies, written with the effect of the command."""
+
+    async def reply_of(self, message_id: str) -> bytes | None:
+        """The stored reply of a handled message (``b""`` when it stored none), else None."""
+        ...
+
+    async def record(self, message_id: str, reply: bytes = b"") -> None:
+        """Mark ``message_id`` handled, keeping ``reply`` (sealed at rest by the store)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction over the repositories; rolled back unless committed."""
+
+    @property
+    def accounts(self) -> AccountRepository:
+        """The accounts, in this transaction."""
+        ...
+
+    @property
+    def inbox(self) -> Inbox:
+        """The processed-message inbox, in this transaction."""
+        ...
+
+    async def commit(self) -> None:
+        """Make everything done in this unit durable."""
+        ...
+
+    async def __aenter__(self) -> UnitOfWork: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens a new unit of work."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+class SigningKeyStore(Protocol):
+    """Signing keys in the service's database, private halves sealed at rest."""
+
+    async def all(self) -> list[SigningKey]:
+        """Every stored key, newest first."""
+        ...
+
+    async def add(self, key: SigningKey) -> None:
+        """Store a new key (with its private half)."""
+        ...
+
+    async def retire(self, kid: str, *, retired_at: datetime, not_after: datetime) -> None:
+        """Mark a key retired: it signs no more and verifies until ``not_after``."""
+        ...
+
+    async def purge(self, *, before: datetime) -> int:
+        """Delete keys whose ``not_after`` is before ``before``; returns how many."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSession:
+    """A session as the session store returns it."""
+
+    handle: str
+    user_id: str
+    family: RefreshFamily
+    created_at: float
+    expires_at: float
+    secret_id: str | None = None
+
+
+class SessionRepository(Protocol):
+    """Sessions and their refresh-token families, encrypted in Redis."""
+
+    async def create(self, user_id: str, family: RefreshFamily) -> StoredSession:
+        """Start a session; the result carries its secret id."""
+        ...
+
+    async def get(self, secret_id: str, *, touch: bool) -> StoredSession | None:
+        """The live session with this secret id; ``touch`` slides its idle expiry."""
+        ...
+
+    async def replace(self, secret_id: str, family: RefreshFamily) -> bool:
+        """Store a rotated family; False when the session is gone."""
+        ...
+
+    async def revoke(self, user_id: str, handle: str) -> bool:
+        """End one session by its handle; False when it was not live."""
+        ...
+
+    async def list(self, user_id: str) -> Sequence[StoredSession]:
+        """The live sessions of a user, oldest first."""
+        ...
+
+    def exclusive(self, handle: str) -> AbstractAsyncContextManager[object]:
+        """Hold the session's rotation lock (one refresh of a family at a time, fleet-wide)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """Whether a login may proceed; ``retry_after`` seconds when it may not."""
+
+    allowed: bool
+    retry_after: float = 0.0
+
+
+class LoginGuard(Protocol):
+    """Failed-login counting and lockouts per username and per client address (Redis)."""
+
+    async def check(self, username_key: str, address: str | None) -> Throttle:
+        """Whether a login attempt may be tried now (peeks; counts nothing)."""
+        ...
+
+    async def failed(self, username_key: str, address: str | None) -> Throttle:
+        """Count a failure; not allowed when it exhausted a budget (a lockout started)."""
+        ...
+
+    async def succeeded(self, username_key: str) -> None:
+        """Forget the username's failures after a successful login."""
+        ...
+
+
+class PermissionCache(Protocol):
+    """Cache-aside of users' grants, dropped when their roles change."""
+
+    async def grants(self, user_id: str, load: GrantsLoader) -> Grants | None:
+        """The cached grants of ``user_id``, loading through ``load`` on a miss."""
+        ...
+
+    async def forget(self, user_id: str) -> None:
+        """Drop ``user_id``'s cached grants."""
+        ...
+
+
+class GrantsLoader(Protocol):
+    """Loads a user's grants from the database (None: no such user)."""
+
+    async def __call__(self) -> Grants | None: ...

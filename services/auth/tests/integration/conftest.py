@@ -1,0 +1,133 @@
+"""The auth service on the real test cluster and real databases, driven through the bus."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from auth.bootstrap import MIGRATIONS, AuthComponents, wire
+from auth.config import Settings
+from auth.crypto.sealing import new_key
+from contracts.base import Command, Message
+from contracts.topology import StreamSpec
+from shared.bus import Consumer, ConsumerSettings, Publisher, Requester
+from shared.redis.client import AnyRedis, RedisSettings, create_client
+from shared.service.database import Database
+
+PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+FAST = ConsumerSettings(
+    batch=64, block_ms=100, max_deliveries=3, backoff_base=0.01, backoff_max=0.05, lease_ttl=2.0
+)
+
+
+async def _postgres_available() -> bool:
+    try:
+        conn = await asyncpg.connect(PG_ADMIN, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Database]:
+    """A migrated database of the auth service: SQLite, then a fresh PostgreSQL one."""
+    if request.param == "sqlite":
+        db = Database(f"sqlite+aiosqlite:///{tmp_path}/auth.db")
+        await db.migrate(MIGRATIONS)
+        yield db
+        await db.close()
+        return
+    if not await _postgres_available():
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
+    name = f"parley_auth_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(PG_ADMIN)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    db = Database(f"{base}/{name}")
+    try:
+        await db.migrate(MIGRATIONS)
+        yield db
+    finally:
+        await db.close()
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[AnyRedis]:
+    client = await create_client(RedisSettings(url=redis_url))
+    yield client
+    await client.aclose()
+
+
+def fast_settings(**overrides: Any) -> Settings:
+    """Settings with cheap Argon2 (the suite stays fast) and a fresh key-encryption key."""
+    values: dict[str, Any] = {
+        "key_encryption_key": new_key(),
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 8,
+        "argon2_parallelism": 1,
+        "permission_cache": True,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class AuthOverBus:
+    """A running auth instance on private streams, and a client that sends it commands."""
+
+    parts: AuthComponents
+    requester: Requester
+    database: Database
+    redis: AnyRedis
+    events_spec: StreamSpec
+    commands_spec: StreamSpec
+    client_publisher: Publisher
+
+    async def send(self, command: Command) -> Any:
+        """Send ``command`` through the bus and return its reply (typed loosely for tests)."""
+        return await self.requester.request(command, timeout=5.0)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return fast_settings()
+
+
+@pytest.fixture
+async def auth(
+    redis: AnyRedis, database: Database, settings: Settings
+) -> AsyncIterator[AuthOverBus]:
+    """The auth service wired on real stores, consuming commands from streams of its own."""
+    owner = f"t{uuid.uuid4().hex[:10]}"
+    commands = StreamSpec(name=f"{owner}.commands", owner=owner, partitions=2, max_len=10_000)
+    events = StreamSpec(name=f"{owner}.events", owner=owner, partitions=2, max_len=10_000)
+
+    def stream_of(cls: type[Message]) -> StreamSpec:
+        return commands if isinstance(cls, type) and issubclass(cls, Command) else events
+
+    publisher = Publisher(redis, producer="auth", stream_of=stream_of)
+    parts = wire(redis, database.engine, settings, publisher=publisher)
+    await parts.keys.ensure_active()
+    consumer = Consumer(
+        redis,
+        group="auth",
+        handlers=parts.commands.table(),
+        settings=FAST,
+        stream_of=stream_of,
+        producer="auth",
+    )
+    client_publisher = Publisher(redis, producer="gateway", stream_of=stream_of)
+    async with consumer, Requester(redis, client_publisher, instance_id=owner) as requester:
+        yield AuthOverBus(parts, requester, database, redis, events, commands, client_publisher)
+    await publisher.aclose()
+    await client_publisher.aclose()

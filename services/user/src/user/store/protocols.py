@@ -1,0 +1,120 @@
+"""What the handlers need from storage, as protocols: SQL, caches and fakes implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from contracts.base import Message
+from user.domain.preferences import Preferences
+from user.domain.presence import PresenceChange, PresenceState
+from user.domain.profiles import Profile
+
+
+class ProfileStore(Protocol):
+    """Profiles by user id."""
+
+    async def create(self, profile: Profile, *, message_id: str) -> bool:
+        """Store a new profile unless ``message_id`` was handled or the user exists.
+
+        The message id goes into the inbox in the same transaction, so a redelivered
+        registration creates nothing twice. Returns whether the profile was created.
+        """
+        ...
+
+    async def get(self, user_id: str) -> Profile | None:
+        """One profile, or None."""
+        ...
+
+    async def get_many(self, user_ids: Sequence[str]) -> dict[str, Profile]:
+        """The profiles that exist among ``user_ids``, by id."""
+        ...
+
+    async def save(self, profile: Profile) -> None:
+        """Write back a changed profile (the user exists)."""
+        ...
+
+    async def search(self, prefix: str, *, limit: int) -> list[Profile]:
+        """Profiles whose lower-cased username starts with ``prefix``, by username."""
+        ...
+
+
+class RelationshipStore(Protocol):
+    """Contacts and blocks. Adds and removes return whether anything changed."""
+
+    async def add_contact(self, user_id: str, contact_id: str, *, at: datetime) -> bool:
+        """Add a contact (no-op if present)."""
+        ...
+
+    async def remove_contact(self, user_id: str, contact_id: str) -> bool:
+        """Remove a contact (no-op if absent)."""
+        ...
+
+    async def contacts(self, user_id: str) -> list[str]:
+        """``user_id``'s contacts, oldest first."""
+        ...
+
+    async def watchers(self, user_id: str) -> list[str]:
+        """Users who list ``user_id`` as a contact."""
+        ...
+
+    async def block(self, user_id: str, blocked_id: str, *, at: datetime) -> bool:
+        """Block a user (no-op if blocked)."""
+        ...
+
+    async def unblock(self, user_id: str, blocked_id: str) -> bool:
+        """Lift a block (no-op if absent)."""
+        ...
+
+    async def blocks(self, user_id: str) -> list[str]:
+        """Users ``user_id`` blocked, oldest first."""
+        ...
+
+
+class PreferenceStore(Protocol):
+    """Preferences by user id."""
+
+    async def get(self, user_id: str) -> Preferences | None:
+        """Stored preferences, or None when the user never set any."""
+        ...
+
+    async def save(self, user_id: str, preferences: Preferences, *, at: datetime) -> None:
+        """Store a user's preferences."""
+        ...
+
+
+class PresenceStore(Protocol):
+    """Per-device presence with debounced transitions; each transition is returned once."""
+
+    async def connected(self, user_id: str, device_id: str) -> PresenceChange | None:
+        """A device opened or heartbeated: it counts as there for the device TTL."""
+        ...
+
+    async def disconnected(self, user_id: str, device_id: str) -> PresenceChange | None:
+        """A device closed; the user goes offline after the grace unless a device returns."""
+        ...
+
+    async def sweep(self, *, limit: int) -> list[PresenceChange]:
+        """Settle users whose devices expired or whose grace ended; returns the transitions."""
+        ...
+
+    async def states(self, user_ids: Sequence[str]) -> list[PresenceState]:
+        """Presence of many users in one call, in the order asked."""
+        ...
+
+
+class EventPublisher(Protocol):
+    """Appends events to the service's streams (``shared.bus.Publisher`` is one)."""
+
+    async def publish(self, message: Message) -> Any:
+        """Append ``message`` to its stream."""
+        ...
+
+
+class PersonalChannels(Protocol):
+    """Real-time fan-out to one user's personal channel (``rt:{user:<id>}``); may drop."""
+
+    async def send(self, user_id: str, message: Message) -> None:
+        """Best effort: publish ``message`` on ``user_id``'s personal channel."""
+        ...
