@@ -48,6 +48,7 @@ def test_the_tree_keeps_its_import_contracts(tmp_path: Path) -> None:
         ),
         ("shared/src/shared/leak.py", "import gateway.config\n", "import no service"),
         ("services/user/src/user/domain/leak.py", "import user.api\n", "api -> handlers -> domain"),
+        ("services/chat/src/chat/domain/leak.py", "import sqlalchemy\n", "standard library only"),
     ],
 )
 def test_a_forbidden_import_fails_the_contracts(
