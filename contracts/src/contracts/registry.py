@@ -113,8 +113,10 @@ CHANNELS: tuple[ChannelSpec, ...] = (
         payloads=(
             "user.presence_changed",
             "user.profile_updated",
+            "chat.conversation_created",
             "chat.member_added",
             "chat.member_removed",
+            "chat.read_updated",
             "notification.notification_created",
             "notification.notifications_read",
         ),

@@ -1,0 +1,58 @@
+"""The :class:`~chat.store.protocols.EventSink` of the service: stream events plus real-time.
+
+An event goes to ``chat.events`` (partition of its conversation) through the shared
+:class:`~shared.bus.Publisher`, then to ``rt:{conv:<id>}`` (and to ``rt:{user:<id>}`` of the users
+it concerns) as a :class:`contracts.realtime.Frame` (``[envelope, payload]``, the one payload
+shape of real-time channels) through :class:`~shared.pubsub.PubSub`, under the stream event's own
+envelope. The stream append happens first: it is the record; the channel is
+the fast path and a failure there is logged, not raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import msgspec
+
+from contracts import realtime, registry
+from contracts.base import ChannelMessage, Event
+from shared.bus import Publisher
+from shared.pubsub import PubSub
+
+log = logging.getLogger(__name__)
+
+
+class BusEvents:
+    """Announces chat changes on the stream and the real-time channels."""
+
+    def __init__(self, publisher: Publisher, pubsub: PubSub) -> None:
+        self._publisher = publisher
+        self._pubsub = pubsub
+        self._conv = registry.channel("rt.conv")
+        self._user = registry.channel("rt.user")
+
+    async def emit(
+        self, event: object, *, envelope_id: str | None = None, users: Iterable[str] = ()
+    ) -> None:
+        """Append to ``chat.events``, then publish on the conversation's and users' channels."""
+        assert isinstance(event, Event)
+        envelope = self._publisher.envelope_for(event)
+        if envelope_id is not None:
+            envelope = msgspec.structs.replace(envelope, id=envelope_id)
+        await self._publisher.publish(event, envelope=envelope)
+        frame = realtime.frame_with(envelope, event)
+        channels = [self._conv.key(str(event.partition_value()))]
+        channels += [self._user.key(u) for u in users]
+        for channel in channels:
+            try:
+                await self._pubsub.publish(channel, frame)
+            except Exception:
+                log.warning("real-time publish on %s failed", channel, exc_info=True)
+
+    async def flash(self, message: object) -> None:
+        """Publish a droppable real-time-only message on its conversation's channel."""
+        assert isinstance(message, ChannelMessage)
+        frame = realtime.frame_with(self._publisher.envelope_for(message), message)
+        channel = self._conv.key(str(message.partition_value()))
+        await self._pubsub.publish(channel, frame, droppable=True)

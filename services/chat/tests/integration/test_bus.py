@@ -1,0 +1,89 @@
+"""The service through the bus: commands answered with typed replies and stable error codes,
+block events followed, all on private streams of the test cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from chat.bootstrap import Chat, consumer
+from contracts import chat as wire
+from contracts import user as user_wire
+from contracts.base import ErrorCode, Message
+from contracts.topology import StreamSpec
+from shared.bus import ConsumerSettings, Publisher, Requester
+from shared.redis.client import AnyRedis
+
+from .scenario import uid
+
+pytestmark = pytest.mark.integration
+
+FAST = ConsumerSettings(block_ms=100, lease_ttl=1.5, backoff_base=0.01)
+
+
+@pytest.fixture
+async def requester(chat: Chat, redis: AnyRedis) -> AsyncIterator[tuple[Requester, Publisher]]:
+    """A running chat consumer and a caller, on fresh private streams."""
+    owner = f"t{uuid.uuid4().hex[:10]}"
+    commands = StreamSpec(name=f"{owner}.commands", owner=owner, partitions=2, max_len=10_000)
+    events = StreamSpec(name=f"{owner}.events", owner=owner, partitions=2, max_len=10_000)
+
+    def stream_of(cls: type[Message]) -> StreamSpec:
+        return events if cls.TYPE.startswith("user.") else commands
+
+    bus = consumer(chat, redis, settings=FAST, stream_of=stream_of)
+    publisher = Publisher(redis, producer="gateway", stream_of=stream_of)
+    await bus.start()
+    try:
+        async with Requester(redis, publisher, instance_id=uid("gw")) as caller:
+            yield caller, publisher
+    finally:
+        await bus.stop()
+        await publisher.aclose()
+
+
+async def test_commands_get_typed_replies_and_stable_error_codes(
+    requester: tuple[Requester, Publisher],
+) -> None:
+    caller, _ = requester
+    alice, bob, stranger = uid(), uid(), uid()
+    created = await caller.request(
+        wire.CreateConversation(creator_id=alice, kind="group", member_ids=[bob], title="t"),
+        timeout=5,
+    )
+    assert created.ok and isinstance(created.result, wire.Conversation)
+    conv = created.result.id
+    cmd = wire.PostMessage(sender_id=bob, conversation_id=conv, client_msg_id=uid(), body="hi")
+    first, again = await caller.request(cmd, timeout=5), await caller.request(cmd, timeout=5)
+    assert isinstance(first.result, wire.PostResult) and isinstance(again.result, wire.PostResult)
+    assert (first.result.message.seq, first.result.replay) == (1, False)
+    assert (again.result.message.id, again.result.replay) == (first.result.message.id, True)
+    refused = await caller.request(
+        wire.PostMessage(sender_id=stranger, conversation_id=conv, client_msg_id=uid(), body="x"),
+        timeout=5,
+    )
+    assert not refused.ok and refused.error is not None
+    assert refused.error.code is ErrorCode.FORBIDDEN
+    hidden = await caller.request(
+        wire.GetHistory(user_id=stranger, conversation_id=conv), timeout=5
+    )
+    assert hidden.error is not None and hidden.error.code is ErrorCode.NOT_FOUND
+
+
+async def test_block_events_refuse_direct_conversations(
+    requester: tuple[Requester, Publisher],
+) -> None:
+    caller, publisher = requester
+    alice, bob = uid(), uid()
+    await publisher.publish(user_wire.UserBlocked(user_id=alice, blocked_id=bob))
+    for _ in range(50):
+        reply = await caller.request(
+            wire.CreateConversation(creator_id=bob, kind="direct", member_ids=[alice]), timeout=5
+        )
+        if not reply.ok:
+            break
+        await asyncio.sleep(0.1)  # the event and the command travel on different streams
+    assert reply.error is not None and reply.error.code is ErrorCode.FORBIDDEN
