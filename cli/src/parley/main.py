@@ -6,6 +6,7 @@ import typer
 
 from parley.cluster_cmd import app as cluster_app
 from parley.contracts_cmd import app as contracts_app
+from parley.events_cmd import app as events_app
 from parley.fleet_cmd import migrate, up
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(events_app, name="events")
 app.command("up")(up)
 app.command("migrate")(migrate)
 

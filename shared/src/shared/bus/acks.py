@@ -1,0 +1,98 @@
+"""Batched acknowledgement of one partition: XACK and "handled" marks in one script call.
+
+Finished entries are queued; a background loop sends everything queued so far in one call per
+flush (up to ``ack_batch`` entries each), so acknowledgements cost one round trip per batch rather
+than per message. The marks are set before the acknowledgement in the same script, so an entry is
+never acknowledged without its mark.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from shared.bus import scripts
+from shared.redis.client import AnyRedis
+
+log = logging.getLogger(__name__)
+
+
+class AckBatcher:
+    """Acknowledges entries of one partition for one group, in batches."""
+
+    def __init__(
+        self,
+        client: AnyRedis,
+        key: str,
+        *,
+        group: str,
+        mark_prefix: str,
+        batch: int,
+        mark_ttl: float,
+        on_settled: Callable[[list[str]], None],
+    ) -> None:
+        self._key = key
+        self._group = group
+        self._prefix = mark_prefix
+        self._batch = batch
+        self._ttl_ms = int(mark_ttl * 1000)
+        self._on_settled = on_settled
+        self._script = client.register_script(scripts.ACK_AND_MARK)
+        self._acks: list[str] = []
+        self._marks: list[str] = []  # message ids, in the order of their entries
+        self._wanted = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+
+    def mark_key(self, message_id: str) -> str:
+        """The "handled by this group" mark of a message id."""
+        return self._prefix + message_id
+
+    def start(self) -> None:
+        """Start the background flush loop."""
+        self._task = asyncio.create_task(self._loop(), name=f"ack {self._key}")
+
+    def add(self, entry_id: str, *, mark_id: str | None) -> None:
+        """Queue an entry's acknowledgement, and its message's mark when it was handled."""
+        self._acks.append(entry_id)
+        if mark_id is not None:
+            self._marks.append(mark_id)
+        self._wanted.set()
+
+    async def close(self) -> None:
+        """Stop the loop and send what is still queued."""
+        self._closing = True
+        self._wanted.set()
+        if self._task is not None:
+            await asyncio.wait([self._task], timeout=5)
+        await self.flush()
+
+    def cancel(self) -> None:
+        """Stop the loop without flushing (the caller flushes if it can)."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _loop(self) -> None:
+        while not self._closing:
+            await self._wanted.wait()
+            self._wanted.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("acknowledgement failed on %s; retrying", self._key)
+                await asyncio.sleep(0.2)
+                self._wanted.set()
+
+    async def flush(self) -> None:
+        """Send everything queued."""
+        while self._acks:
+            acks, marks = self._acks[: self._batch], self._marks[: self._batch]
+            keys = [self._key, *(self._prefix + m for m in marks)]
+            await self._script(keys=keys, args=[self._group, self._ttl_ms, *acks])
+            del self._acks[: len(acks)]
+            del self._marks[: len(marks)]
+            self._on_settled(marks)

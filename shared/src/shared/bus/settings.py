@@ -1,0 +1,30 @@
+"""Tuning of a consumer; the defaults suit production, tests shorten the timings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ConsumerSettings(BaseModel):
+    """How one consumer instance reads, retries and shares partitions."""
+
+    batch: int = Field(default=256, ge=1, le=4096)
+    """Most entries one XREADGROUP returns per partition."""
+    block_ms: int = Field(default=2000, ge=1)
+    """How long a read waits for new entries."""
+    max_in_flight: int = Field(default=2048, ge=1)
+    """Most messages read and not yet finished, over all partitions of the instance."""
+    max_concurrency: int = Field(default=32, ge=1)
+    """Most handlers running at once per stream (keep it below the Redis pool size)."""
+    max_deliveries: int = Field(default=5, ge=1)
+    """Attempts before a failing message goes to the dead-letter stream."""
+    backoff_base: float = Field(default=0.2, gt=0)
+    """Wait before the second attempt; doubles for each further one."""
+    backoff_max: float = Field(default=30.0, gt=0)
+    """Upper bound of one backoff wait."""
+    lease_ttl: float = Field(default=10.0, gt=0)
+    """Lifetime of a partition lease; a dead instance's partitions move within about this long."""
+    handled_ttl: float = Field(default=24 * 3600.0, gt=0)
+    """How long a "handled by this group" mark stays (the cross-instance deduplication window)."""
+    ack_batch: int = Field(default=512, ge=1)
+    """Most entries one acknowledgement call carries."""

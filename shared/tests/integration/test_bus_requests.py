@@ -1,0 +1,128 @@
+"""Request/reply: typed replies, error codes, timeouts, and commands found past their deadline."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import ClassVar
+
+import msgspec
+import pytest
+
+from contracts import codec, registry
+from contracts.base import Command, Envelope, ErrorCode, Reply, utcnow
+from contracts.topology import StreamSpec
+from shared.bus import Consumer, ConsumerSettings, Publisher, Requester, RequestTimeoutError
+from shared.bus.replies import ReplyFrame
+from shared.pubsub import PubSub
+from shared.redis.client import AnyRedis, RedisSettings, create_client
+
+pytestmark = pytest.mark.integration
+
+FAST = ConsumerSettings(block_ms=100, lease_ttl=1.5, backoff_base=0.01)
+
+
+class Echoed(msgspec.Struct, frozen=True, kw_only=True):
+    text: str
+
+
+class Echo(Command, frozen=True, kw_only=True):
+    TYPE: ClassVar[str] = "bustest.echo"
+    STREAM: ClassVar[str] = "bustest.commands"
+    KEY: ClassVar[str | None] = "key"
+    RESULT: ClassVar[type[msgspec.Struct]] = Echoed
+    TIMEOUT: ClassVar[float] = 2.0
+
+    key: str
+    text: str
+    missing: bool = False
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[AnyRedis]:
+    c = await create_client(RedisSettings(url=redis_url))
+    yield c
+    await c.aclose()
+
+
+@pytest.fixture
+def spec() -> StreamSpec:
+    owner = f"t{uuid.uuid4().hex[:10]}"
+    return StreamSpec(name=f"{owner}.commands", owner=owner, partitions=2, max_len=10_000)
+
+
+class Service:
+    """The command side: records what it executed."""
+
+    def __init__(self) -> None:
+        self.executed: list[str] = []
+
+    async def echo(self, cmd: Echo, env: Envelope) -> Reply[Echoed]:
+        self.executed.append(cmd.text)
+        if cmd.missing:
+            return Reply.failure(ErrorCode.NOT_FOUND, "no such thing")
+        return Reply.success(Echoed(text=cmd.text.upper()))
+
+
+def parts(client: AnyRedis, spec: StreamSpec) -> tuple[Publisher, Service, Consumer]:
+    service = Service()
+    consumer = Consumer(
+        client,
+        group="echoer",
+        handlers={Echo: service.echo},
+        settings=FAST,
+        stream_of=lambda _: spec,
+    )
+    return Publisher(client, producer="caller", stream_of=lambda _: spec), service, consumer
+
+
+async def test_a_request_returns_the_typed_reply(client: AnyRedis, spec: StreamSpec) -> None:
+    pub, _, consumer = parts(client, spec)
+    async with consumer, Requester(client, pub, instance_id=uuid.uuid4().hex) as requester:
+        reply = await requester.request(Echo(key="a", text="hi"), timeout=5)
+    assert reply.ok
+    assert reply.result == Echoed(text="HI")
+
+
+async def test_a_failed_command_replies_with_its_error_code(
+    client: AnyRedis, spec: StreamSpec
+) -> None:
+    pub, _, consumer = parts(client, spec)
+    async with consumer, Requester(client, pub, instance_id=uuid.uuid4().hex) as requester:
+        reply = await requester.request(Echo(key="a", text="x", missing=True), timeout=5)
+    assert not reply.ok
+    assert reply.error is not None
+    assert reply.error.code is ErrorCode.NOT_FOUND
+
+
+async def test_a_request_nobody_answers_raises_a_timeout(
+    client: AnyRedis, spec: StreamSpec
+) -> None:
+    pub, _, _ = parts(client, spec)
+    async with Requester(client, pub, instance_id=uuid.uuid4().hex) as requester:
+        with pytest.raises(RequestTimeoutError) as caught:
+            await requester.request(Echo(key="a", text="anyone?"), timeout=0.3)
+    assert caught.value.command_type == "bustest.echo"
+
+
+async def test_a_command_past_its_deadline_is_answered_expired_and_never_run(
+    client: AnyRedis, spec: StreamSpec
+) -> None:
+    pub, service, consumer = parts(client, spec)
+    channel = registry.channel("reply").key(f"probe-{uuid.uuid4().hex}")
+    late = Echo(key="a", text="too late")
+    env = pub.envelope_for(late, deadline=utcnow() - timedelta(seconds=1), reply_to=channel)
+    async with PubSub(client).subscribe(channel, ReplyFrame) as replies:
+        await pub.publish(late, envelope=env)
+        async with consumer:
+            frame = await replies.get(timeout=5)
+            await pub.publish(Echo(key="a", text="in time"))
+            async with asyncio.timeout(5):
+                while service.executed != ["in time"]:  # noqa: ASYNC110 - polls what other tasks change
+                    await asyncio.sleep(0.02)
+    reply = codec.decode(Echo.reply_type(), frame.payload)
+    assert frame.envelope.causation_id == env.id
+    assert reply.error is not None and reply.error.code is ErrorCode.EXPIRED
+    assert service.executed == ["in time"]
