@@ -52,7 +52,7 @@ def test_every_user_logs_in_with_its_own_secret_and_no_password_is_written_down(
 def test_a_service_owns_only_its_prefix_and_no_dangerous_command(service: str) -> None:
     rules, selectors = _users()[service]
     assert [r for r in rules if r.startswith(("~", "%"))] == [f"~{service}:*"]
-    assert {r for r in rules if r.startswith("&")} <= {"&rt:*", "&reply:*", "&rpl:*"}
+    assert {r for r in rules if r.startswith("&")} <= {"&rt:*", "&reply:*"}
     assert "resetkeys" in rules and "resetchannels" in rules
     assert rules.index("-@all") < rules.index("-@dangerous")
     assert "-@admin" in rules and "+@all" not in rules

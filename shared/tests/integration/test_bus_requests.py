@@ -126,3 +126,23 @@ async def test_a_command_past_its_deadline_is_answered_expired_and_never_run(
     assert frame.envelope.causation_id == env.id
     assert reply.error is not None and reply.error.code is ErrorCode.EXPIRED
     assert service.executed == ["in time"]
+
+
+async def test_a_duplicate_of_a_handled_command_gets_the_same_reply_and_runs_nothing(
+    client: AnyRedis, spec: StreamSpec
+) -> None:
+    pub, service, consumer = parts(client, spec)
+    channel = registry.channel("reply").key(f"probe-{uuid.uuid4().hex}")
+    command = Echo(key="a", text="once")
+    env = pub.envelope_for(command, reply_to=channel)
+    async with PubSub(client).subscribe(channel, ReplyFrame) as replies, consumer:
+        await pub.publish(command, envelope=env)
+        first = await replies.get(timeout=5)
+        # A producer retry: the very same message (same id) appended again, later.
+        await pub.publish(command, envelope=env)
+        second = await replies.get(timeout=5)
+    assert service.executed == ["once"]
+    assert codec.decode(Echo.reply_type(), second.payload) == codec.decode(
+        Echo.reply_type(), first.payload
+    )
+    assert codec.decode(Echo.reply_type(), second.payload).result == Echoed(text="ONCE")

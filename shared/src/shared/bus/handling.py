@@ -17,9 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from redis.exceptions import RedisError
+
+from contracts import codec
 from contracts.base import Command, DecodeError, Empty, Envelope, ErrorCode, Message, Reply, utcnow
 from contracts.topology import StreamSpec
-from shared.bus import context, wire
+from shared.bus import context, naming, wire
 from shared.bus.deadletter import DeadLetters, Provenance
 from shared.bus.errors import PermanentError
 from shared.bus.metrics import BusMetrics
@@ -109,9 +112,48 @@ class Runner:
                     time.perf_counter() - started
                 )
             if is_command:
-                await self._replies.send(d.envelope, _as_reply(result))
+                reply = codec.encode(_as_reply(result))
+                await self._keep_reply(d, reply)
+                await self._replies.send_encoded(d.envelope, reply)
             self._count(d, "handled")
             return Outcome.HANDLED
+
+    def _reply_key(self, d: wire.Delivery) -> str:
+        return naming.dedupe_prefix(self.spec, self.group, d.partition) + d.envelope.id + ":reply"
+
+    async def _keep_reply(self, d: wire.Delivery, reply: bytes) -> None:
+        """Keep the reply for ``reply_ttl``: a duplicate of the command is answered with it."""
+        if self._settings.reply_ttl <= 0 or not d.envelope.reply_to:
+            return
+        try:
+            ttl_ms = int(self._settings.reply_ttl * 1000)
+            await self._client.set(self._reply_key(d), reply, px=ttl_ms)
+        except RedisError:
+            log.warning("could not keep the reply of %s for duplicates", d.envelope.id)
+
+    async def answer_duplicate(self, d: wire.Delivery, *, in_flight: bool = False) -> None:
+        """Answer a command that was already handled: its kept reply, else ``conflict``.
+
+        ``in_flight``: the original may still be running, and will answer itself; only a kept
+        reply (it finished, its mark is not written yet) is sent then.
+        """
+        if not isinstance(d.message, Command) or not d.envelope.reply_to:
+            return
+        try:
+            kept = await self._client.get(self._reply_key(d))
+        except RedisError:
+            kept = None
+        if kept is not None:
+            await self._replies.send_encoded(
+                d.envelope, kept if isinstance(kept, bytes) else kept.encode()
+            )
+            return
+        if in_flight:
+            return
+        await self._replies.send(
+            d.envelope,
+            Reply.failure(ErrorCode.CONFLICT, "this command was already handled"),
+        )
 
     async def dead_letter_raw(
         self, partition: int, entry_id: str, fields: wire.Fields, error: DecodeError

@@ -32,8 +32,3 @@ def members_key(spec: StreamSpec, group: str) -> str:
 def dedupe_prefix(spec: StreamSpec, group: str, partition: int) -> str:
     """Prefix of "message handled by this group" marks; the message id follows."""
     return f"{_service(group)}:handled:{{{partition_tag(spec, partition)}}}:{group}:"
-
-
-def reply_channel(instance_id: str) -> str:
-    """The sharded pub/sub channel one instance receives its replies on."""
-    return f"rpl:{{{instance_id}}}"

@@ -120,7 +120,9 @@ class PartitionWorker:
         await _persist(self._reclaim, self._stop, f"reclaiming {self.key}")
         cursor = "0"  # our own pending entries first, then new ones (">")
         # An idle partition's blocking read reserves little of the budget, a busy one a batch.
-        want = self._settings.batch
+        # Start small: many partitions starting at once must not park the whole budget in
+        # blocking reads on streams that may well be idle.
+        want = min(self._settings.batch, 8)
         while not self._stop.is_set():
             granted = await self._budget.take(want)
             try:
@@ -233,6 +235,7 @@ class PartitionWorker:
                 if mark is None:
                     first_time.append(item)
                 else:
+                    await self._runner.answer_duplicate(item.delivery)
                     self._finish(item.delivery.entry_id, mark_id=None)
         for item in sorted(first_time, key=lambda i: id_key(i.delivery.entry_id)):
             message_id = item.delivery.envelope.id
@@ -240,6 +243,7 @@ class PartitionWorker:
                 # The same message id twice in flight (a producer retry): its mark is not
                 # written yet, so only this set can tell.
                 if message_id in self._active:
+                    await self._runner.answer_duplicate(item.delivery, in_flight=True)
                     self._finish(item.delivery.entry_id, mark_id=None)
                     continue
                 self._active.add(message_id)

@@ -48,11 +48,13 @@ class ReplySender:
 
     async def send(self, command: Envelope, reply: Reply[Any]) -> None:
         """Publish ``reply`` to the command's ``reply_to`` (nothing to do when it has none)."""
+        await self.send_encoded(command, codec.encode(reply))
+
+    async def send_encoded(self, command: Envelope, reply: bytes) -> None:
+        """Publish an already encoded reply (a kept one, for a duplicate command)."""
         if not command.reply_to:
             return
-        frame = ReplyFrame(
-            command.reply_envelope(producer=self.producer), msgspec.Raw(codec.encode(reply))
-        )
+        frame = ReplyFrame(command.reply_envelope(producer=self.producer), msgspec.Raw(reply))
         try:
             await self._pubsub.publish(command.reply_to, frame)
         except Exception:

@@ -26,5 +26,7 @@ class ConsumerSettings(BaseModel):
     """Lifetime of a partition lease; a dead instance's partitions move within about this long."""
     handled_ttl: float = Field(default=24 * 3600.0, gt=0)
     """How long a "handled by this group" mark stays (the cross-instance deduplication window)."""
+    reply_ttl: float = Field(default=120.0, ge=0)
+    """How long a command's reply is kept, so a duplicate of the command gets it again."""
     ack_batch: int = Field(default=512, ge=1)
     """Most entries one acknowledgement call carries."""
