@@ -1,20 +1,149 @@
 """The only wiring of the notification service.
 
-Settings -> clients -> stores -> handlers -> subscribers.
+Settings -> clients -> stores -> handlers -> subscribers. :func:`assemble` builds the whole
+service on a Redis client and a database engine (tests and the benchmark use it too);
+:func:`build` wraps it into the ASGI app on a started runtime.
 """
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 from faststream.asgi import AsgiFastStream
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from notification.api.subscribers import Handlers, build_consumers
+from notification.channels import InAppChannel, LogChannel, WebhookChannel
+from notification.config import Settings
+from notification.domain.delivery import ChannelName
+from notification.handlers.delivering import DeliveryHandlers
+from notification.handlers.messages import MessageHandlers
+from notification.handlers.preferences import PreferenceHandlers
+from notification.handlers.projections import ProjectionHandlers
+from notification.handlers.reading import ReadingHandlers
+from notification.store.protocols import Channel
+from notification.store.redis_audience import RedisAudienceCache
+from notification.store.redis_badges import RedisBadges
+from notification.store.redis_delivery import RedisDeliveryQueue
+from notification.store.redis_keys import KEYS
+from notification.store.redis_realtime import RedisRealtimeState
+from notification.store.sql_notifications import SqlNotificationStore
+from shared.bus import Consumer, ConsumerSettings, Publisher
+from shared.cache import InvalidationBus
+from shared.pubsub import PubSub
+from shared.redis.client import AnyRedis
 from shared.service.app import service_app
 from shared.service.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
+# Every partition reserves a whole batch of the in-flight budget while its read blocks; with 32
+# partitions (commands + chat events + user events) a batch above max_in_flight / 32 starves some
+# partitions entirely (shared.bus issue, reported). 32 x 64 = 2048 = the default budget.
+CONSUMER = ConsumerSettings(batch=64)
+
+
+@dataclass
+class Service:
+    """The assembled service: its handlers and consumers, started and stopped together."""
+
+    handlers: Handlers
+    consumers: list[Consumer]
+    publisher: Publisher
+    queue: RedisDeliveryQueue
+    webhook: WebhookChannel
+    invalidations: InvalidationBus
+    _started: bool = field(default=False)
+
+    async def start(self) -> None:
+        """Listen for cache invalidations, then start consuming."""
+        await self.invalidations.start()
+        for consumer in self.consumers:
+            await consumer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        """Stop consuming (in-flight work finishes and is acknowledged), flush, close."""
+        if self._started:
+            for consumer in self.consumers:
+                await consumer.stop()
+        with contextlib.suppress(Exception):
+            await self.invalidations.aclose()
+            await self.queue.aclose()
+            await self.publisher.aclose()
+            await self.webhook.aclose()
+
+
+def assemble(
+    redis: AnyRedis,
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    consumer_settings: ConsumerSettings | None = None,
+    cache_enabled: bool = True,
+) -> Service:
+    """Wire stores, channels, handlers and consumers (nothing connects until started)."""
+    store = SqlNotificationStore(engine)
+    pubsub = PubSub(redis)
+    invalidations = InvalidationBus(pubsub, KEYS)
+    audiences = RedisAudienceCache(redis, bus=invalidations, enabled=cache_enabled)
+    realtime = RedisRealtimeState(redis)
+    badges = RedisBadges(redis)
+    queue = RedisDeliveryQueue(redis)
+    publisher = Publisher(redis, producer="notification")
+    secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+    webhook = WebhookChannel(
+        secret=secret,
+        attempts=settings.webhook_attempts,
+        backoff_base=settings.webhook_backoff_base,
+        backoff_max=settings.webhook_backoff_max,
+        timeout=settings.webhook_timeout,
+    )
+    placeholder: list[ReadingHandlers] = []
+
+    async def unread(user_id: str) -> int:
+        return await placeholder[0].unread_count(user_id)
+
+    in_app = InAppChannel(pubsub, publisher, unread=unread)
+    reading = ReadingHandlers(store=store, badges=badges, announcer=in_app)
+    placeholder.append(reading)
+    channels: dict[ChannelName, Channel] = {"in_app": in_app, "log": LogChannel()}
+    if settings.webhook_secret is not None:
+        channels["webhook"] = webhook
+    handlers = Handlers(
+        messages=MessageHandlers(
+            store=store,
+            audiences=audiences,
+            realtime=realtime,
+            badges=badges,
+            queue=queue,
+            coalesce_window=timedelta(seconds=settings.coalesce_window),
+        ),
+        reading=reading,
+        preferences=PreferenceHandlers(store=store, audiences=audiences),
+        projections=ProjectionHandlers(store=store, realtime=realtime, badges=badges, queue=queue),
+        delivering=DeliveryHandlers(store=store, channels=channels),
+    )
+    consumers = build_consumers(
+        redis, handlers, instance_id=settings.instance, settings=consumer_settings or CONSUMER
+    )
+    return Service(
+        handlers=handlers,
+        consumers=consumers,
+        publisher=publisher,
+        queue=queue,
+        webhook=webhook,
+        invalidations=invalidations,
+    )
+
 
 def build(runtime: ServiceRuntime) -> AsgiFastStream:
     """The notification service's ASGI app on a started runtime."""
-    return service_app(runtime)
+    assert runtime.database is not None
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    service = assemble(runtime.redis, runtime.database.engine, settings)
+    return service_app(runtime, on_startup=[service.start], on_shutdown=[service.stop])

@@ -1,0 +1,1 @@
+"""The pure model of the notification service: deciding, coalescing, preferences, delivery rules."""

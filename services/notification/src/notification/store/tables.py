@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    func,
+)
 
 metadata = MetaData()
 
@@ -13,4 +24,71 @@ processed_messages = Table(
     metadata,
     Column("message_id", String(64), primary_key=True),
     Column("handled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("conversation_id", String(64)),
+    Column("sender_id", String(64)),
+    Column("seq", BigInteger),
+    Column("count", Integer, nullable=False, default=1),
+    Column("preview", String(200), nullable=False, default=""),
+    Column("read", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    # Listing (newest first), unread counts, and "open for coalescing / read this conversation".
+    Index("ix_notifications_user_updated", "user_id", "updated_at", "id"),
+    Index("ix_notifications_user_read_conv", "user_id", "read", "conversation_id"),
+)
+
+user_settings = Table(
+    "user_settings",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("level", String(16), nullable=False, default="all"),
+    Column("dnd_start", String(5)),
+    Column("dnd_end", String(5)),
+    Column("time_zone", String(64), nullable=False, default="UTC"),
+    Column("webhook_url", String(2048)),
+)
+
+conversation_settings = Table(
+    "conversation_settings",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("conversation_id", String(64), primary_key=True),
+    Column("muted_until", DateTime(timezone=True)),
+    Column("level", String(16)),
+)
+
+# Local projections of other services' facts (from their events; never their databases).
+conversation_members = Table(
+    "conversation_members",
+    metadata,
+    Column("conversation_id", String(64), primary_key=True),
+    Column("user_id", String(64), primary_key=True),
+)
+
+user_blocks = Table(
+    "user_blocks",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("blocked_id", String(64), primary_key=True),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("notification_id", String(64), primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("user_id", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", String(500)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_deliveries_status", "status", "updated_at"),
 )

@@ -1,0 +1,61 @@
+"""In-app delivery: the user's personal real-time channel ``rt:{user:<id>}`` and our events.
+
+The channel carries :class:`contracts.realtime.Frame` (envelope + payload), the one payload shape
+of real-time channels; the frame and the ``notification.events`` entry share one envelope, so a
+client can drop the copy it gets twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import ClassVar
+
+from contracts import realtime, registry
+from contracts.base import Message
+from contracts.notification import NotificationCreated, NotificationsRead
+from notification.domain.delivery import ChannelName, DeliveryJob
+from notification.store.wire import to_wire
+from shared.bus import Publisher
+from shared.pubsub import PubSub
+
+UnreadCounter = Callable[[str], Awaitable[int]]
+
+
+class InAppChannel:
+    """Publishes on the personal channel (fast path) and on ``notification.events`` (durable)."""
+
+    name: ClassVar[ChannelName] = "in_app"
+
+    def __init__(self, pubsub: PubSub, publisher: Publisher, *, unread: UnreadCounter) -> None:
+        self._pubsub = pubsub
+        self._publisher = publisher
+        self._unread = unread
+        self._channel = registry.channel("rt.user")
+
+    async def send(self, job: DeliveryJob) -> int:
+        """Announce one notification with the user's current badge count."""
+        user_id = job.notification.user_id
+        event = NotificationCreated(
+            user_id=user_id,
+            notification=to_wire(job.notification),
+            unread_count=await self._unread(user_id),
+        )
+        await self._announce(user_id, event)
+        return 1
+
+    async def read(
+        self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
+    ) -> None:
+        """Announce notifications marked read (the user's other devices clear them too)."""
+        event = NotificationsRead(
+            user_id=user_id,
+            ids=list(ids)[:1000],
+            conversation_id=conversation_id,
+            unread_count=unread_count,
+        )
+        await self._announce(user_id, event)
+
+    async def _announce(self, user_id: str, event: Message) -> None:
+        envelope = self._publisher.envelope_for(event)
+        await self._pubsub.publish(self._channel.key(user_id), realtime.frame_with(envelope, event))
+        await self._publisher.publish(event, envelope=envelope)

@@ -1,0 +1,196 @@
+"""What the handlers need from storage and delivery; implemented in ``store`` and ``channels``.
+
+Handlers depend on these protocols only, so the same handler code runs on fakes in unit tests and
+on SQL + Redis in production.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Literal, Protocol
+
+from notification.domain.delivery import ChannelName, DeliveryJob
+from notification.domain.notifications import Notification
+from notification.domain.preferences import Audience, ConversationSettings, UserSettings
+
+DeliveryStatus = Literal["queued", "delivered", "dead_lettered"]
+
+
+class Unit(Protocol):
+    """One database transaction: everything done through it commits or rolls back together."""
+
+    async def claim(self, message_id: str) -> bool:
+        """Record ``message_id`` as processed; False if it already was (then change nothing)."""
+        ...
+
+    async def members(self, conversation_id: str) -> list[str]:
+        """The conversation's members, as projected from chat's events."""
+        ...
+
+    async def add_members(self, conversation_id: str, user_ids: Iterable[str]) -> None:
+        """Project members joining (idempotent)."""
+        ...
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        """Project a member leaving."""
+        ...
+
+    async def set_block(self, user_id: str, blocked_id: str, *, blocked: bool) -> None:
+        """Project a block being placed or lifted."""
+        ...
+
+    async def audience(self, user_id: str) -> Audience:
+        """A user's settings, conversation overrides and blocks (defaults when unknown)."""
+        ...
+
+    async def save_settings(self, user_id: str, settings: UserSettings) -> None:
+        """Store a user's settings."""
+        ...
+
+    async def save_conversation_settings(
+        self, user_id: str, conversation_id: str, settings: ConversationSettings
+    ) -> None:
+        """Store (or, when all defaults, drop) a user's override for one conversation."""
+        ...
+
+    async def open_notifications(
+        self, user_ids: Sequence[str], conversation_id: str, since: datetime
+    ) -> dict[str, Notification]:
+        """Per user, the newest unread plain-message notification of the conversation since."""
+        ...
+
+    async def save_notifications(
+        self, created: Sequence[Notification], grown: Sequence[Notification]
+    ) -> None:
+        """Insert new notifications and update grown ones."""
+        ...
+
+    async def queue_deliveries(self, jobs: Sequence[DeliveryJob], *, at: datetime) -> None:
+        """Record each job as ``queued`` (an outcome row per notification and channel)."""
+        ...
+
+    async def mark_read(
+        self,
+        user_id: str,
+        *,
+        ids: Sequence[str] = (),
+        conversation_id: str | None = None,
+        up_to_seq: int | None = None,
+        everything: bool = False,
+    ) -> list[str]:
+        """Mark unread notifications read; returns the ids that changed."""
+        ...
+
+    async def unread_count(self, user_id: str) -> int:
+        """The exact number of unread notifications of a user."""
+        ...
+
+    async def page(
+        self, user_id: str, *, before: tuple[datetime, str] | None, limit: int
+    ) -> list[Notification]:
+        """Notifications newest first (by last activity, then id), strictly before a position."""
+        ...
+
+    async def record_outcome(
+        self,
+        notification_id: str,
+        channel: ChannelName,
+        *,
+        status: DeliveryStatus,
+        attempts: int,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        """Record how delivering one notification on one channel ended."""
+        ...
+
+
+class NotificationStore(Protocol):
+    """Opens units of work on the service's database."""
+
+    def unit(self) -> AbstractAsyncContextManager[Unit]:
+        """A transaction, committed on normal exit, rolled back on an exception."""
+        ...
+
+
+AudienceLoader = Callable[[str], Awaitable[Audience]]
+
+
+class AudienceCache(Protocol):
+    """Cache-aside of each user's :class:`Audience`, invalidated when any part changes."""
+
+    async def get_many(self, user_ids: Sequence[str], load: AudienceLoader) -> dict[str, Audience]:
+        """Audiences of ``user_ids``, loading the missing ones with ``load``."""
+        ...
+
+    async def invalidate(self, user_id: str) -> None:
+        """Forget a user's cached audience (after a change is committed)."""
+        ...
+
+
+class RealtimeState(Protocol):
+    """Ephemeral presence and "viewing" state, fed by events and the gateway."""
+
+    async def set_presence(self, user_id: str, *, online: bool) -> None:
+        """Record a user going online or offline (offline also ends viewing)."""
+        ...
+
+    async def set_viewing(self, user_id: str, conversation_id: str | None) -> None:
+        """Record which conversation a user has open (None: none); expires unless refreshed."""
+        ...
+
+    async def viewers(self, conversation_id: str) -> frozenset[str]:
+        """Users online and viewing the conversation now."""
+        ...
+
+
+BadgeLoader = Callable[[], Awaitable[int]]
+
+
+class Badges(Protocol):
+    """Unread badge counts kept in Redis, reconciled from the database."""
+
+    async def add(self, deltas: dict[str, int]) -> None:
+        """Apply committed changes to the counters that exist (missing ones load on read)."""
+        ...
+
+    async def get(self, user_id: str, load: BadgeLoader) -> int:
+        """The badge count, loaded from the database when not held."""
+        ...
+
+    async def reconcile(self, user_id: str, count: int) -> None:
+        """Set the counter to the database's exact count."""
+        ...
+
+
+class DeliveryQueue(Protocol):
+    """The durable queue feeding the delivery workers."""
+
+    async def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Append jobs (each job's user id keeps one user's deliveries in order)."""
+        ...
+
+
+class Announcer(Protocol):
+    """Tells a user's devices (and the fleet) that notifications were read."""
+
+    async def read(
+        self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
+    ) -> None:
+        """Announce notifications marked read and the new badge count."""
+        ...
+
+
+class Channel(Protocol):
+    """An outbound (or in-app) channel; raises DeliveryFailedError when it could not deliver."""
+
+    @property
+    def name(self) -> ChannelName:
+        """The channel's name (as jobs name it)."""
+        ...
+
+    async def send(self, job: DeliveryJob) -> int:
+        """Deliver one notification; returns the number of attempts it took."""
+        ...

@@ -1,0 +1,57 @@
+"""Unread badge counters in Redis, reconciled from the database.
+
+Committed changes are applied as deltas, and only to counters that exist: a missing counter is
+loaded from the database's exact count on the next read. Deltas commute, so concurrent handlers
+for one user (messages from several conversations) keep it exact; a crash between a commit and
+its delta leaves drift that lasts at most the counter's TTL (then it is reloaded).
+"""
+
+from __future__ import annotations
+
+from redis.exceptions import RedisError
+
+from notification.store.protocols import BadgeLoader
+from notification.store.redis_keys import TTL, badge_key
+from shared.redis.client import AnyRedis
+
+# Apply a delta only to an existing counter, never below zero.
+_ADD_IF_PRESENT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') v = 0 end
+return v
+"""
+
+
+class RedisBadges:
+    """Badge counters under ``notification:badge:{user:<id>}``."""
+
+    def __init__(self, client: AnyRedis) -> None:
+        self._client = client
+        self._add = client.register_script(_ADD_IF_PRESENT)
+
+    async def add(self, deltas: dict[str, int]) -> None:
+        """Apply deltas to the counters that exist."""
+        changes = [(u, d) for u, d in deltas.items() if d]
+        if not changes:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user_id, delta in changes:
+                pipe.eval(_ADD_IF_PRESENT, 1, badge_key(user_id), delta)
+            await pipe.execute()
+
+    async def get(self, user_id: str, load: BadgeLoader) -> int:
+        """The counter, or the database count (stored for next time) when it is missing."""
+        try:
+            raw = await self._client.get(badge_key(user_id))
+        except RedisError:
+            return await load()  # fail open: the database has the truth
+        if raw is not None:
+            return int(raw)
+        count = await load()
+        await self._client.set(badge_key(user_id), count, px=TTL.ttl_ms("badge"), nx=True)
+        return count
+
+    async def reconcile(self, user_id: str, count: int) -> None:
+        """Overwrite the counter with the database's exact count."""
+        await self._client.set(badge_key(user_id), count, px=TTL.ttl_ms("badge"))

@@ -1,0 +1,106 @@
+"""Delivery on the real cluster: in-app, log, and a webhook that is down or comes back."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+import msgspec
+import pytest
+
+from contracts import codec
+from contracts.notification import UpdateNotificationPreferences
+from notification.bootstrap import Service
+from notification.channels.webhook import DELIVERY_HEADER, SIGNATURE_HEADER
+from notification.store.redis_delivery import DELIVERY_STREAM, DeliveryRequested
+from notification.store.sql_notifications import delivery_rows
+from shared.bus import DeadLetters
+from shared.redis.client import AnyRedis
+from shared.service.database import Database
+
+pytestmark = pytest.mark.integration
+
+SECRET = b"test-webhook-secret"  # the service fixture's NOTIFICATION_WEBHOOK_SECRET
+
+
+async def notify_bob_with_webhook(
+    service: Service, chat_facts: Any, user_ids: Any, eventually: Any, url: str
+) -> str:
+    alice, bob = user_ids(2)
+    await service.handlers.preferences.update(
+        UpdateNotificationPreferences(user_id=bob, webhook_url=url)
+    )
+    conversation = await chat_facts.conversation(alice, bob)
+    await chat_facts.post(conversation, alice, "ping")
+
+    async def ids() -> list[str]:
+        from contracts.notification import ListNotifications
+
+        page = await service.handlers.reading.list_notifications(ListNotifications(user_id=bob))
+        return [n.id for n in page.items]
+
+    found = await eventually(ids, lambda items: len(items) == 1)
+    return str(found[0])
+
+
+async def dead_letters_of(redis: AnyRedis, notification_id: str) -> list[dict[bytes, bytes]]:
+    entries = await DeadLetters(redis, DELIVERY_STREAM).entries(count=10_000)
+    out = []
+    for _, fields in entries:
+        job = codec.decode(DeliveryRequested, fields[b"p"])
+        if job.notification.id == notification_id:
+            out.append(fields)
+    return out
+
+
+async def test_a_webhook_endpoint_that_is_down_gets_retries_then_a_dead_letter(
+    service: Service,
+    redis: AnyRedis,
+    database: Database,
+    chat_facts: Any,
+    user_ids: Any,
+    eventually: Any,
+    webhook_server: Any,
+) -> None:
+    webhook_server.fail_first = 1_000
+    nid = await notify_bob_with_webhook(
+        service, chat_facts, user_ids, eventually, webhook_server.url
+    )
+    rows = await eventually(
+        lambda: delivery_rows(database.engine, nid),
+        lambda r: r.get("webhook", ("", 0))[0] == "dead_lettered",
+    )
+    assert rows["webhook"] == ("dead_lettered", 3)
+    assert webhook_server.statuses == [503, 503, 503]
+    assert rows["in_app"] == ("delivered", 1) and rows["log"] == ("delivered", 1)
+    letters = await eventually(lambda: dead_letters_of(redis, nid), lambda d: len(d) == 1)
+    assert b"HTTP 503" in letters[0][b"dlq.error"]
+
+
+async def test_a_webhook_endpoint_that_comes_back_gets_the_signed_delivery(
+    service: Service,
+    redis: AnyRedis,
+    database: Database,
+    chat_facts: Any,
+    user_ids: Any,
+    eventually: Any,
+    webhook_server: Any,
+) -> None:
+    webhook_server.fail_first = 2
+    nid = await notify_bob_with_webhook(
+        service, chat_facts, user_ids, eventually, webhook_server.url
+    )
+    rows = await eventually(
+        lambda: delivery_rows(database.engine, nid),
+        lambda r: r.get("webhook", ("", 0))[0] == "delivered",
+    )
+    assert rows["webhook"] == ("delivered", 3)
+    assert webhook_server.statuses == [503, 503, 204]
+    headers, body = webhook_server.requests[-1]
+    stamp, mac = (part.split("=", 1)[1] for part in headers[SIGNATURE_HEADER].split(","))
+    expected = hmac.new(SECRET, f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(mac, expected)
+    assert headers[DELIVERY_HEADER] == nid
+    assert msgspec.json.decode(body)["notification"]["preview"] == "ping"
+    assert await dead_letters_of(redis, nid) == []

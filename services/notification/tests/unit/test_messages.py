@@ -1,0 +1,319 @@
+"""The message and reading handlers on in-memory fakes of the store protocols."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from itertools import count
+
+import pytest
+
+from contracts import chat
+from contracts.notification import ListNotifications
+from notification.domain.delivery import ChannelName, DeliveryJob
+from notification.domain.notifications import Notification
+from notification.domain.preferences import (
+    Audience,
+    ConversationSettings,
+    UserSettings,
+)
+from notification.handlers.messages import MessageHandlers
+from notification.handlers.reading import ReadingHandlers
+from notification.store.protocols import AudienceLoader, BadgeLoader, DeliveryStatus
+
+pytestmark = pytest.mark.unit
+
+NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC)
+
+
+class FakeUnit:
+    """The Unit protocol over dicts (no transactions: enough for single-task tests)."""
+
+    def __init__(self, db: FakeStore) -> None:
+        self.db = db
+
+    async def claim(self, message_id: str) -> bool:
+        if message_id in self.db.processed:
+            return False
+        self.db.processed.add(message_id)
+        return True
+
+    async def members(self, conversation_id: str) -> list[str]:
+        return sorted(self.db.members.get(conversation_id, set()))
+
+    async def add_members(self, conversation_id: str, user_ids: Iterable[str]) -> None:
+        self.db.members.setdefault(conversation_id, set()).update(user_ids)
+
+    async def remove_member(self, conversation_id: str, user_id: str) -> None:
+        self.db.members.get(conversation_id, set()).discard(user_id)
+
+    async def set_block(self, user_id: str, blocked_id: str, *, blocked: bool) -> None:
+        audience = self.db.audiences.get(user_id, Audience())
+        ids = audience.blocked | {blocked_id} if blocked else audience.blocked - {blocked_id}
+        self.db.audiences[user_id] = replace(audience, blocked=ids)
+
+    async def audience(self, user_id: str) -> Audience:
+        return self.db.audiences.get(user_id, Audience())
+
+    async def save_settings(self, user_id: str, settings: UserSettings) -> None:
+        self.db.audiences[user_id] = replace(await self.audience(user_id), settings=settings)
+
+    async def save_conversation_settings(
+        self, user_id: str, conversation_id: str, settings: ConversationSettings
+    ) -> None:
+        audience = await self.audience(user_id)
+        overrides = {**audience.conversations, conversation_id: settings}
+        self.db.audiences[user_id] = replace(audience, conversations=overrides)
+
+    async def open_notifications(
+        self, user_ids: Sequence[str], conversation_id: str, since: datetime
+    ) -> dict[str, Notification]:
+        found = sorted(
+            (
+                n
+                for n in self.db.notifications.values()
+                if n.user_id in user_ids
+                and not n.read
+                and n.kind == "message"
+                and n.conversation_id == conversation_id
+                and n.created_at > since
+            ),
+            key=lambda n: n.created_at,
+        )
+        return {n.user_id: n for n in found}
+
+    async def save_notifications(
+        self, created: Sequence[Notification], grown: Sequence[Notification]
+    ) -> None:
+        for n in [*created, *grown]:
+            self.db.notifications[n.id] = n
+
+    async def queue_deliveries(self, jobs: Sequence[DeliveryJob], *, at: datetime) -> None:
+        for j in jobs:
+            self.db.deliveries[(j.notification.id, j.channel)] = "queued"
+
+    async def mark_read(
+        self,
+        user_id: str,
+        *,
+        ids: Sequence[str] = (),
+        conversation_id: str | None = None,
+        up_to_seq: int | None = None,
+        everything: bool = False,
+    ) -> list[str]:
+        changed = []
+        for n in list(self.db.notifications.values()):
+            if n.user_id != user_id or n.read:
+                continue
+            hit = (
+                everything
+                or n.id in ids
+                or (
+                    not ids
+                    and conversation_id is not None
+                    and n.conversation_id == conversation_id
+                    and (up_to_seq is None or (n.seq or 0) <= up_to_seq)
+                )
+            )
+            if hit:
+                self.db.notifications[n.id] = replace(n, read=True)
+                changed.append(n.id)
+        return changed
+
+    async def unread_count(self, user_id: str) -> int:
+        return sum(1 for n in self.db.notifications.values() if n.user_id == user_id and not n.read)
+
+    async def page(
+        self, user_id: str, *, before: tuple[datetime, str] | None, limit: int
+    ) -> list[Notification]:
+        mine = sorted(
+            (n for n in self.db.notifications.values() if n.user_id == user_id),
+            key=lambda n: (n.updated_at, n.id),
+            reverse=True,
+        )
+        if before is not None:
+            mine = [n for n in mine if (n.updated_at, n.id) < before]
+        return mine[:limit]
+
+    async def record_outcome(
+        self,
+        notification_id: str,
+        channel: ChannelName,
+        *,
+        status: DeliveryStatus,
+        attempts: int,
+        error: str | None,
+        at: datetime,
+    ) -> None:
+        self.db.deliveries[(notification_id, channel)] = status
+
+
+class FakeStore:
+    def __init__(self) -> None:
+        self.processed: set[str] = set()
+        self.members: dict[str, set[str]] = {}
+        self.audiences: dict[str, Audience] = {}
+        self.notifications: dict[str, Notification] = {}
+        self.deliveries: dict[tuple[str, str], str] = {}
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[FakeUnit]:
+        yield FakeUnit(self)
+
+
+class NoCache:
+    async def get_many(self, user_ids: Sequence[str], load: AudienceLoader) -> dict[str, Audience]:
+        return {u: await load(u) for u in user_ids}
+
+    async def invalidate(self, user_id: str) -> None:
+        return None
+
+
+class FakeRealtime:
+    def __init__(self) -> None:
+        self.viewing: dict[str, str] = {}
+
+    async def set_presence(self, user_id: str, *, online: bool) -> None:
+        if not online:
+            self.viewing.pop(user_id, None)
+
+    async def set_viewing(self, user_id: str, conversation_id: str | None) -> None:
+        if conversation_id is None:
+            self.viewing.pop(user_id, None)
+        else:
+            self.viewing[user_id] = conversation_id
+
+    async def viewers(self, conversation_id: str) -> frozenset[str]:
+        return frozenset(u for u, c in self.viewing.items() if c == conversation_id)
+
+
+class FakeBadges:
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    async def add(self, deltas: dict[str, int]) -> None:
+        for user_id, delta in deltas.items():
+            if user_id in self.counts:
+                self.counts[user_id] = max(0, self.counts[user_id] + delta)
+
+    async def get(self, user_id: str, load: BadgeLoader) -> int:
+        if user_id not in self.counts:
+            self.counts[user_id] = await load()
+        return self.counts[user_id]
+
+    async def reconcile(self, user_id: str, count: int) -> None:
+        self.counts[user_id] = count
+
+
+class FakeQueue:
+    def __init__(self) -> None:
+        self.jobs: list[DeliveryJob] = []
+
+    async def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
+        self.jobs.extend(jobs)
+
+
+class FakeAnnouncer:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[str], int]] = []
+
+    async def read(
+        self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
+    ) -> None:
+        self.sent.append((user_id, list(ids), unread_count))
+
+
+class World:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.realtime = FakeRealtime()
+        self.badges = FakeBadges()
+        self.queue = FakeQueue()
+        self.announcer = FakeAnnouncer()
+        ids = count(1)
+        self.messages = MessageHandlers(
+            store=self.store,
+            audiences=NoCache(),
+            realtime=self.realtime,
+            badges=self.badges,
+            queue=self.queue,
+            coalesce_window=timedelta(seconds=60),
+            clock=lambda: NOW,
+            new_id=lambda: f"n{next(ids)}",
+        )
+        self.reading = ReadingHandlers(
+            store=self.store, badges=self.badges, announcer=self.announcer
+        )
+        self.seq = 0
+
+    def post(self, sender: str, *, mentions: list[str] | None = None) -> chat.MessagePosted:
+        self.seq += 1
+        return chat.MessagePosted(
+            conversation_id="c1",
+            message=chat.ChatMessage(
+                id=f"m{self.seq}",
+                conversation_id="c1",
+                seq=self.seq,
+                sender_id=sender,
+                body=f"body {self.seq}",
+                client_msg_id=f"k{self.seq}",
+                created_at=NOW + timedelta(seconds=self.seq),
+                mentions=mentions or [],
+            ),
+        )
+
+
+@pytest.fixture
+def world() -> World:
+    w = World()
+    w.store.members["c1"] = {"alice", "bob", "carol"}
+    return w
+
+
+async def test_a_posted_message_notifies_and_queues_in_app_and_log(world: World) -> None:
+    outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert sorted(n.user_id for n in outcome.created) == ["bob", "carol"]
+    assert sorted((j.notification.user_id, j.channel) for j in world.queue.jobs) == [
+        ("bob", "in_app"),
+        ("bob", "log"),
+        ("carol", "in_app"),
+        ("carol", "log"),
+    ]
+
+
+async def test_the_same_event_twice_changes_nothing_the_second_time(world: World) -> None:
+    event = world.post("alice")
+    await world.messages.on_message_posted(event, "e1")
+    again = await world.messages.on_message_posted(event, "e1")
+    assert again.created == [] and again.grown == []
+    assert len(world.store.notifications) == 2 and len(world.queue.jobs) == 4
+
+
+async def test_a_viewing_member_gets_nothing(world: World) -> None:
+    await world.realtime.set_viewing("bob", "c1")
+    outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert [n.user_id for n in outcome.created] == ["carol"]
+
+
+async def test_a_burst_grows_one_notification_and_the_badge_counts_it_once(world: World) -> None:
+    assert await world.reading.unread_count("bob") == 0
+    for i in range(5):
+        await world.messages.on_message_posted(world.post("alice"), f"e{i}")
+    mine = [n for n in world.store.notifications.values() if n.user_id == "bob"]
+    assert [(n.count, n.preview) for n in mine] == [(5, "5 new messages")]
+    assert await world.reading.unread_count("bob") == 1
+
+
+async def test_reading_in_chat_marks_read_up_to_the_seq_and_announces_it(world: World) -> None:
+    await world.messages.on_message_posted(world.post("alice", mentions=["bob"]), "e1")
+    await world.messages.on_message_posted(world.post("alice", mentions=["bob"]), "e2")
+    assert await world.reading.unread_count("bob") == 2
+    await world.reading.on_read_updated(
+        chat.ReadUpdated(conversation_id="c1", user_id="bob", seq=1), "r1"
+    )
+    assert await world.reading.unread_count("bob") == 1
+    assert world.announcer.sent == [("bob", ["n1"], 1)]
+    page = await world.reading.list_notifications(ListNotifications(user_id="bob"))
+    assert [(n.seq, n.read) for n in page.items] == [(2, False), (1, True)]
