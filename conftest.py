@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 # Import the real packages first: with importlib import mode, a test folder such as
@@ -15,6 +17,7 @@ import shared  # noqa: F401
 from parley.cluster import LocalCluster, parse_ports
 
 ROOT = Path(__file__).resolve().parent
+PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _ports(variable: str, default: str) -> tuple[int, ...]:
@@ -52,3 +55,28 @@ def disposable_cluster() -> Iterator[LocalCluster]:
     cluster.reset()
     yield cluster
     cluster.reset()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of a fresh, empty database: a SQLite file, then a PostgreSQL database.
+
+    PostgreSQL is ``PARLEY_TEST_POSTGRES_DSN`` or a local server (user postgres, database test);
+    each test gets a database of its own, dropped afterwards. Without a reachable server the
+    PostgreSQL case is skipped with the reason (CI has one).
+    """
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/service.db"
+        return
+    try:
+        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
+    except (OSError, asyncpg.PostgresError):
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
+    name = f"parley_test_{secrets.token_hex(6)}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -21,37 +18,6 @@ pytestmark = pytest.mark.integration
 
 DATA_SERVICES = ("auth", "user", "chat", "notification")
 ROOT = Path(__file__).resolve().parents[2]
-PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-async def _postgres_available() -> bool:
-    try:
-        conn = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    if not await _postgres_available():
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
-    name = f"parley_test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path}/service.db"
 
 
 async def _tables(url: str) -> set[str]:
@@ -86,24 +52,17 @@ def _migrate(service: str, url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("service", DATA_SERVICES)
-async def test_parley_migrate_brings_a_sqlite_database_to_head(
-    service: str, sqlite_url: str
-) -> None:
-    result = _migrate(service, sqlite_url)
+async def test_parley_migrate_brings_a_database_to_head(service: str, database_url: str) -> None:
+    result = _migrate(service, database_url)
     assert result.returncode == 0, result.stderr
-    assert {"alembic_version", "processed_messages"} <= await _tables(sqlite_url)
-    assert await Database(sqlite_url).current_revision() == _head(service)
-    again = _migrate(service, sqlite_url)  # idempotent
+    assert {"alembic_version", "processed_messages"} <= await _tables(database_url)
+    db = Database(database_url)
+    try:
+        assert await db.current_revision() == _head(service)
+    finally:
+        await db.close()
+    again = _migrate(service, database_url)  # idempotent
     assert again.returncode == 0, again.stderr
-
-
-@pytest.mark.parametrize("service", DATA_SERVICES)
-async def test_parley_migrate_brings_a_postgres_database_to_head(
-    service: str, postgres_url: str
-) -> None:
-    result = _migrate(service, postgres_url)
-    assert result.returncode == 0, result.stderr
-    assert {"alembic_version", "processed_messages"} <= await _tables(postgres_url)
 
 
 def test_an_unknown_service_is_refused() -> None:

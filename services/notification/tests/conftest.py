@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, TypeVar
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from contracts import chat
@@ -23,43 +20,17 @@ from shared.bus import ConsumerSettings, Publisher
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
 
-PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 WEBHOOK_SECRET = "test-webhook-secret"
 T = TypeVar("T")
 
 
-async def _postgres_available() -> bool:
-    try:
-        conn = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """A migrated database of the service: SQLite always, PostgreSQL when a server is reachable."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path}/notification.db")
-        await db.migrate(MIGRATIONS)
-        yield db
-        await db.close()
-        return
-    if not await _postgres_available():
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
-    name = f"parley_test_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    db = Database(f"{base}/{name}")
-    try:
-        await db.migrate(MIGRATIONS)
-        yield db
-    finally:
-        await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A fresh, migrated database of the service (SQLite, then PostgreSQL)."""
+    db = Database(database_url)
+    await db.migrate(MIGRATIONS)
+    yield db
+    await db.close()
 
 
 @pytest.fixture

@@ -3,12 +3,9 @@ server is reachable), a cluster client, and whole service instances wired like p
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,8 +15,6 @@ from shared.service.database import Database
 from user.bootstrap import MIGRATIONS, UserService, assemble
 from user.config import Settings
 
-PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
-
 FAST_BUS = ConsumerSettings(
     batch=64, block_ms=100, max_deliveries=3, backoff_base=0.01, backoff_max=0.05, lease_ttl=2.0
 )
@@ -27,38 +22,13 @@ FAST_BUS = ConsumerSettings(
 MakeService = Callable[..., Awaitable[UserService]]
 
 
-async def _postgres_url() -> AsyncGenerator[str, None]:
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
-    name = f"parley_user_{secrets.token_hex(6)}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    try:
-        yield f"{base}/{name}"
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def engine(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    """A freshly migrated database of the user service."""
-    if request.param == "sqlite":
-        urls: AsyncGenerator[str, None] | None = None
-        url = f"sqlite+aiosqlite:///{tmp_path}/user.db"
-    else:
-        urls = _postgres_url()
-        url = await urls.__anext__()
-    db = Database(url)
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A freshly migrated database of the user service (SQLite, then PostgreSQL)."""
+    db = Database(database_url)
     await db.migrate(MIGRATIONS)
-    try:
-        yield db.engine
-    finally:
-        await db.close()
-        if urls is not None:
-            await urls.aclose()
+    yield db.engine
+    await db.close()
 
 
 @pytest.fixture

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from auth.bootstrap import MIGRATIONS, AuthComponents, wire
@@ -21,44 +18,18 @@ from shared.bus import Consumer, ConsumerSettings, Publisher, Requester
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
 
-PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 FAST = ConsumerSettings(
     batch=64, block_ms=100, max_deliveries=3, backoff_base=0.01, backoff_max=0.05, lease_ttl=2.0
 )
 
 
-async def _postgres_available() -> bool:
-    try:
-        conn = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return False
-    await conn.close()
-    return True
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def database(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator[Database]:
-    """A migrated database of the auth service: SQLite, then a fresh PostgreSQL one."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite+aiosqlite:///{tmp_path}/auth.db")
-        await db.migrate(MIGRATIONS)
-        yield db
-        await db.close()
-        return
-    if not await _postgres_available():
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
-    name = f"parley_auth_{secrets.token_hex(6)}"
-    admin = await asyncpg.connect(PG_ADMIN)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    db = Database(f"{base}/{name}")
-    try:
-        await db.migrate(MIGRATIONS)
-        yield db
-    finally:
-        await db.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """A fresh, migrated database of the auth service (SQLite, then PostgreSQL)."""
+    db = Database(database_url)
+    await db.migrate(MIGRATIONS)
+    yield db
+    await db.close()
 
 
 @pytest.fixture
