@@ -27,6 +27,7 @@ from contracts import registry
 from contracts.topology import ChannelSpec, GroupSpec
 from parley.cluster import find_server_binary, parse_ports
 from shared.bus import naming, scripts
+from shared.bus.replies import reply_channel
 
 pytestmark = pytest.mark.integration
 
@@ -237,7 +238,7 @@ def test_a_service_keeps_to_its_own_keys_and_off_admin_commands(
         "chat:cache:{x}" if service != "chat" else "user:cache:{x}",
     )
     assert _allowed(deploy_cluster, service, "SET", own, "1", "EX", "10")
-    assert _allowed(deploy_cluster, service, "SPUBLISH", naming.reply_channel("i1"), "r")
+    assert _allowed(deploy_cluster, service, "SPUBLISH", reply_channel("i1"), "r")
     assert _allowed(deploy_cluster, service, "CLUSTER", "SLOTS")
     assert not _allowed(deploy_cluster, service, "GET", other)
     for command in (
