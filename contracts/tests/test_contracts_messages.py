@@ -24,7 +24,7 @@ from contracts.chat import ChatMessage, MessagePosted, PostMessage
 
 pytestmark = pytest.mark.unit
 
-_STRINGS = ("id-1", "https://example.com/a.png", "abc")
+_STRINGS = ("id-1", "https://example.com/a.png", "abc", "22:30")
 
 
 def sample(t: mi.Type) -> Any:

@@ -80,9 +80,10 @@ GROUPS: tuple[GroupSpec, ...] = (
     ),
     GroupSpec(
         service="gateway",
-        streams=("auth.events",),
+        streams=("auth.events", "user.events", "chat.events", "notification.events"),
         per_instance=True,
-        description="every gateway instance must see every revocation and key rotation",
+        description="every gateway instance must see every revocation and key rotation, and "
+        "the events that invalidate its cached responses",
     ),
 )
 

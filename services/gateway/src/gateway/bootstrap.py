@@ -1,29 +1,155 @@
-"""The only wiring of the gateway: settings -> clients -> API routes."""
+"""The only wiring of the gateway: settings -> clients -> handlers -> REST, real-time, GraphQL.
+
+``build(runtime)`` returns the public ASGI app: the REST API under ``/api/v1`` (OpenAPI at
+``/openapi.json``, docs at ``/docs``), the admin routes (``/health/*``, ``/metrics``), and — when
+their modules exist — the WebSocket side (``install_realtime``) and GraphQL (``install_graphql``).
+Everything connects in the app's lifespan, never at import time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
+from gateway.api import rest_auth, rest_chat, rest_notifications, rest_users
+from gateway.api.errors import install_error_handlers
+from gateway.api.events import InstanceEvents
+from gateway.api.middleware import RequestTracking
+from gateway.config import Settings
+from gateway.handlers.backend import Backend
+from gateway.handlers.deps import GatewayDeps
+from gateway.handlers.invalidation import invalidation_handlers
+from gateway.handlers.limits import ApiLimits, LimitPolicies
+from gateway.handlers.responses import ResponseCache
+from gateway.handlers.tokens import TokenVerifier
+from gateway.store.redis_revocations import RedisRevokedSessions
+from shared.bus import ConsumerSettings, Publisher, Requester
+from shared.keys import KeySpace
+from shared.pubsub import PubSub
+from shared.ratelimit import RateLimitPolicy
 from shared.service.http import admin_app
 from shared.service.runtime import ServiceRuntime
 
+KEYSPACE = KeySpace("gateway")
+API_PREFIX = "/api/v1"
 
-def build(runtime: ServiceRuntime) -> FastAPI:
+log = logging.getLogger(__name__)
+
+
+def limit_policies(settings: Settings) -> LimitPolicies:
+    """The API budgets the settings name."""
+    return LimitPolicies(
+        user=RateLimitPolicy(rate=settings.user_rate, period=1.0, burst=settings.user_burst),
+        address=RateLimitPolicy(
+            rate=settings.address_rate, period=1.0, burst=settings.address_burst
+        ),
+        auth=RateLimitPolicy(rate=settings.auth_rate, period=60.0, burst=settings.auth_burst),
+    )
+
+
+def wire(runtime: ServiceRuntime, requester: Requester) -> GatewayDeps:
+    """The gateway's parts on a started runtime; nothing connects until the lifespan starts.
+
+    ``requester`` is entered (subscribed to its reply channel) by the lifespan.
+    """
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    client = runtime.redis
+    backend = Backend(requester, timeout=settings.command_timeout)
+    tokens = TokenVerifier(
+        backend,
+        revoked=RedisRevokedSessions(client, KEYSPACE),
+        audience=settings.token_audience,
+        issuer=settings.token_issuer,
+        leeway=settings.token_leeway,
+        max_token_lifetime=settings.max_token_lifetime,
+        refresh_interval=settings.key_refresh_interval,
+    )
+    return GatewayDeps(
+        runtime=runtime,
+        settings=settings,
+        backend=backend,
+        tokens=tokens,
+        pubsub=PubSub(client),
+        limits=ApiLimits(client, KEYSPACE, limit_policies(settings)),
+        responses=ResponseCache(client, KEYSPACE, enabled=settings.response_cache),
+        keyspace=KEYSPACE,
+        instance_id=settings.instance,
+    )
+
+
+def _optional_installer(module: str, name: str) -> Callable[[FastAPI, GatewayDeps], None] | None:
+    """``module.name`` when that module exists (the real-time and GraphQL sides are optional)."""
+    try:
+        found = importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name != module:
+            raise  # the module exists but one of its imports is missing: a real error
+        return None
+    installer: Callable[[FastAPI, GatewayDeps], None] | None = getattr(found, name, None)
+    return installer
+
+
+def api_router() -> APIRouter:
+    """Every REST route under ``/api/v1``."""
+    router = APIRouter(prefix=API_PREFIX)
+    for module in (rest_auth, rest_users, rest_chat, rest_notifications):
+        router.include_router(module.router)
+    return router
+
+
+def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None = None) -> FastAPI:
     """The gateway's public ASGI app on a started runtime, with the admin routes beside the API."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings)
+    publisher = Publisher(runtime.redis, producer="gateway")
+    requester = Requester(runtime.redis, publisher, instance_id=settings.instance)
+    deps = wire(runtime, requester)
+    events = InstanceEvents(
+        runtime.redis,
+        {**deps.tokens.event_handlers(), **invalidation_handlers(deps.responses)},
+        instance_id=settings.instance,
+        settings=consumer_settings,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await runtime.broker.start()
-        try:
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(publisher.aclose)
+            await stack.enter_async_context(requester)
+            await deps.tokens.start()
+            await events.start()
+            stack.push_async_callback(events.stop)
             yield
-        finally:
-            await runtime.broker.stop()
 
-    app = FastAPI(title="Parley gateway", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Parley gateway",
+        version="0.1.0",
+        description='The public API of Parley. Errors: `{"error": {"code", "message"}}`.',
+        lifespan=lifespan,
+    )
+    app.state.deps = deps
+    install_error_handlers(app)
+    app.include_router(api_router())
+    app.add_middleware(
+        RequestTracking,
+        max_body_bytes=settings.max_body_bytes,
+        trust_forwarded_for=settings.trust_forwarded_for,
+    )
     admin = admin_app(runtime)
     for route in admin.routes:
         app.router.routes.append(route)
+    # --- real-time (WebSocket, owned by gateway.api.ws) and GraphQL (gateway.api.graphql) ------
+    # Wired when their modules exist; each wraps the lifespan above for its own start/stop.
+    install_realtime = _optional_installer("gateway.api.ws", "install_realtime")
+    if install_realtime is not None:
+        install_realtime(app, deps)
+    install_graphql = _optional_installer("gateway.api.graphql", "install_graphql")
+    if install_graphql is not None:
+        install_graphql(app, deps)
+    # ---------------------------------------------------------------------------------------
     return app

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.service.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    """See ServiceSettings for the fields; every variable starts with ``GATEWAY_``."""
+    """See ServiceSettings for the common fields; every variable starts with ``GATEWAY_``."""
 
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     port: int = 8080
+
+    token_audience: str = "parley"  # noqa: S105 - a name, not a secret
+    token_issuer: str = "parley-auth"  # noqa: S105 - a name, not a secret
+    token_leeway: float = Field(default=5.0, ge=0)
+    max_token_lifetime: float = Field(default=900.0, gt=0)
+    """At least auth's access-token lifetime: how long a revoked session is remembered."""
+    key_refresh_interval: float = Field(default=5.0, gt=0)
+    """Least time between two key fetches caused by tokens naming an unknown kid."""
+
+    command_timeout: float | None = Field(default=None, gt=0)
+    """Seconds to wait for a reply; unset: each command's own TIMEOUT."""
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest accepted request body (413 above)."""
+
+    user_rate: int = Field(default=20, ge=1)
+    """Sustained API requests per second per user."""
+    user_burst: int = Field(default=60, ge=1)
+    address_rate: int = Field(default=50, ge=1)
+    """Sustained API requests per second per client address (all users behind it)."""
+    address_burst: int = Field(default=150, ge=1)
+    auth_rate: int = Field(default=10, ge=1)
+    """Register/login/refresh attempts per minute per client address."""
+    auth_burst: int = Field(default=20, ge=1)
+    trust_forwarded_for: bool = False
+    """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
+
+    response_cache: bool = True
+    """Cache GET responses per viewer (off: every GET goes to the owning service)."""

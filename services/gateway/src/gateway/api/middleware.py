@@ -1,0 +1,172 @@
+"""Request tracking and request-size bounds, as one pure ASGI middleware.
+
+For every HTTP request:
+
+* ``X-Request-ID``: the client's, when it is a valid id (``[A-Za-z0-9_.:-]``, at most 64), else a
+  fresh UUIDv7; it is the correlation id of every command the request sends (so of every event
+  those cause) and is echoed on the response.
+* ``traceparent`` (W3C): continued when valid (same trace id, a new span id for the gateway),
+  else started; it travels in every command's envelope and is echoed on the response.
+* The body is bounded: a ``Content-Length`` above the limit is answered 413 at once, and a body
+  that streams past the limit is cut off with 413 too.
+* One access-log line per request: method, path, status, latency, request id, client address.
+* Headers that route code leaves in ``scope["gateway.headers"]`` (rate-limit headers) are added
+  to the response, whatever its shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from typing import Any, Final
+
+import msgspec
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from contracts.base import new_message_id
+from gateway.domain import errors
+from gateway.handlers.backend import RequestContext, new_traceparent, reset_context, use_context
+from shared.service.logging import correlation_id
+
+log = logging.getLogger("gateway.access")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+HEADERS_KEY: Final = "gateway.headers"
+
+
+def request_id_from(value: str | None) -> str:
+    """The client's request id when it is a valid id, else a fresh one."""
+    if value and _REQUEST_ID.match(value):
+        return value
+    return new_message_id()
+
+
+def traceparent_from(value: str | None) -> str:
+    """A traceparent for the gateway's span: continuing the client's trace when valid."""
+    match = _TRACEPARENT.match(value.strip().lower()) if value else None
+    if match is None or match.group(1) == "0" * 32 or match.group(2) == "0" * 16:
+        return new_traceparent()
+    return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
+
+
+def client_address(scope: Scope, headers: dict[str, str], *, trust_forwarded: bool) -> str | None:
+    """The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the peer."""
+    if trust_forwarded and (forwarded := headers.get("x-forwarded-for")):
+        return forwarded.split(",")[0].strip()[:64] or None
+    client = scope.get("client")
+    return str(client[0])[:64] if client else None
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class RequestTracking:
+    """The middleware (see the module docstring)."""
+
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, trust_forwarded_for: bool = False
+    ) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.trust_forwarded_for = trust_forwarded_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        ctx = RequestContext(
+            request_id=request_id_from(headers.get("x-request-id")),
+            traceparent=traceparent_from(headers.get("traceparent")),
+            tracestate=(headers.get("tracestate") or None) and headers["tracestate"][:512],
+            client_address=client_address(scope, headers, trust_forwarded=self.trust_forwarded_for),
+            user_agent=headers.get("user-agent"),
+        )
+        scope["gateway.context"] = ctx
+        extra: dict[str, str] = {}
+        scope[HEADERS_KEY] = extra
+        started = time.perf_counter()
+        status = 500
+        sent_start = False
+
+        async def send_tracked(message: Message) -> None:
+            nonlocal status, sent_start
+            if message["type"] == "http.response.start":
+                sent_start = True
+                status = message["status"]
+                raw = list(message.get("headers", []))
+                raw.append((b"x-request-id", ctx.request_id.encode()))
+                raw.append((b"traceparent", (ctx.traceparent or "").encode()))
+                raw.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
+                message = {**message, "headers": raw}
+            await send(message)
+
+        token = use_context(ctx)
+        corr = correlation_id.set(ctx.request_id)
+        try:
+            declared = headers.get("content-length")
+            if declared is not None and (
+                not declared.isdigit() or int(declared) > self.max_body_bytes
+            ):
+                await _too_large(send_tracked)
+                return
+            try:
+                await self.app(scope, self._bounded(receive), send_tracked)
+            except _BodyTooLargeError:
+                if not sent_start:
+                    await _too_large(send_tracked)
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info(
+                "%s %s %d %.1fms",
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed_ms,
+                extra={
+                    "request_id": ctx.request_id,
+                    "status": status,
+                    "latency_ms": round(elapsed_ms, 2),
+                    "client": ctx.client_address or "-",
+                },
+            )
+            correlation_id.reset(corr)
+            reset_context(token)
+
+    def _bounded(self, receive: Receive) -> Receive:
+        seen = 0
+
+        async def bounded() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body_bytes:
+                    raise _BodyTooLargeError
+            return message
+
+        return bounded
+
+
+async def _too_large(send: Send) -> None:
+    body = _error_body(errors.PAYLOAD_TOO_LARGE, "the request body is too large")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _error_body(code: str, message: str) -> bytes:
+    payload: dict[str, Any] = {"error": {"code": code, "message": message}}
+    return msgspec.json.encode(payload)

@@ -1,0 +1,79 @@
+"""API rate limits per user and per client address (GCRA via :mod:`shared.ratelimit`).
+
+Every API request is counted against its client address; an authenticated one also against its
+user. Registration, login and refresh count against a stricter per-address budget, since they are
+what credential stuffing targets. The answer carries the ``RateLimit-*`` headers of the tightest
+budget; a refusal raises ``GatewayError("rate_limited")`` with ``retry_after``.
+
+Limits fail open: when Redis cannot answer, the request goes on (counted in the log) rather than
+the whole API failing with it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from gateway.domain import errors
+from gateway.domain.errors import GatewayError
+from shared.keys import KeySpace
+from shared.ratelimit import RateLimiter, RateLimitPolicy, RateLimitResult, rate_limit_headers
+from shared.redis.client import AnyRedis
+
+log = logging.getLogger(__name__)
+
+
+class RateLimitedError(GatewayError):
+    """A budget is spent; ``headers`` are the ``RateLimit-*`` and ``Retry-After`` to send."""
+
+    def __init__(self, result: RateLimitResult) -> None:
+        super().__init__(
+            errors.RATE_LIMITED, "too many requests; retry later", retry_after=result.retry_after
+        )
+        self.headers = rate_limit_headers(result)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPolicies:
+    """The three budgets (requests per period, burst)."""
+
+    user: RateLimitPolicy
+    address: RateLimitPolicy
+    auth: RateLimitPolicy
+
+
+class ApiLimits:
+    """The gateway's API limiters."""
+
+    def __init__(self, client: AnyRedis, keyspace: KeySpace, policies: LimitPolicies) -> None:
+        self.user = RateLimiter(client, keyspace, "api-user", policies.user)
+        self.address = RateLimiter(client, keyspace, "api-addr", policies.address)
+        self.auth = RateLimiter(client, keyspace, "api-auth", policies.auth)
+
+    async def check(
+        self, *, user_id: str | None, address: str | None, auth: bool = False
+    ) -> dict[str, str]:
+        """Count one request; the headers of the tightest budget, or :class:`RateLimitedError`."""
+        checks: list[tuple[RateLimiter, str]] = []
+        if address:
+            checks.append((self.auth if auth else self.address, address))
+        if user_id:
+            checks.append((self.user, user_id))
+        results: list[RateLimitResult] = []
+        for limiter, subject in checks:
+            try:
+                result = await limiter.check(subject)
+            except RedisError as e:
+                log.warning(
+                    "rate limiter %s unavailable, letting the request through: %s", limiter.name, e
+                )
+                continue
+            if not result.allowed:
+                raise RateLimitedError(result)
+            results.append(result)
+        if not results:
+            return {}
+        tightest = min(results, key=lambda r: r.remaining / max(r.limit, 1))
+        return rate_limit_headers(tightest)
