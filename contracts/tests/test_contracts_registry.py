@@ -71,7 +71,10 @@ def test_every_command_stream_is_read_by_its_owner_and_groups_read_declared_stre
     for spec in registry.STREAMS:
         if spec.name.endswith(".commands"):
             assert [g.service for g in registry.groups_reading(spec.name)] == [spec.owner]
-    assert {g.service for g in registry.groups_reading("chat.events")} == {"notification", "gateway"}
+    assert {g.service for g in registry.groups_reading("chat.events")} == {
+        "notification",
+        "gateway",
+    }
     assert registry.group("user").streams == ("user.commands", "auth.events", "gateway.events")
 
 
