@@ -60,9 +60,13 @@ class Fleet:
         return {**response.json(), "username": body["username"], "password": body["password"]}
 
     async def wait_for(self, method: str, url: str, status: int, **kw: Any) -> httpx.Response:
-        """Repeat a request until it answers ``status`` (events are asynchronous), up to 5 s."""
+        """Repeat a request until it answers ``status`` (events are asynchronous), up to 15 s.
+
+        Generous: on a loaded machine a fresh instance may wait out its predecessors' leases
+        before it reads the partition that carries the event.
+        """
         response = await self.http.request(method, url, **kw)
-        for _ in range(100):
+        for _ in range(300):
             if response.status_code == status:
                 return response
             await asyncio.sleep(0.05)
