@@ -1,0 +1,222 @@
+"""The WebSocket endpoint ``/ws``: authenticate, then pump frames both ways (docs/websocket.md).
+
+Thin: this module only speaks WebSocket. What frames mean, the send queue, recovery and
+subscriptions live in :mod:`gateway.handlers.realtime` and its siblings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from gateway.domain import close_codes, errors
+from gateway.domain.errors import GatewayError
+from gateway.domain.frames import AuthFrame, FrameError, error_frame, parse_client_frame
+from gateway.handlers.deps import GatewayDeps
+from gateway.handlers.realtime import Close, Connection, Identity
+from gateway.handlers.realtime_frames import encode
+from gateway.handlers.realtime_lifecycle import (
+    ConnectionFacts,
+    ConnectionRegistry,
+    close_connection,
+    heartbeats,
+    open_connection,
+)
+from gateway.handlers.realtime_options import RealtimeOptions
+from gateway.handlers.subscriptions import ChannelHub
+from gateway.handlers.tokens import AccessClaims, TokenError, TokenExpiredError
+from shared.bus import Publisher
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Realtime", "install_realtime"]
+
+
+@dataclass(kw_only=True)
+class Realtime:
+    """The real-time side of one gateway instance (``app.state.realtime``)."""
+
+    deps: GatewayDeps
+    options: RealtimeOptions
+    hub: ChannelHub
+    facts: ConnectionFacts
+    connections: ConnectionRegistry
+    publisher: Publisher
+
+    async def aclose(self) -> None:
+        """Close every socket (1001), unsubscribe, flush connection facts."""
+        self.connections.close_all(close_codes.GOING_AWAY)
+        await asyncio.sleep(0)  # let the writers send their close frames
+        await self.hub.aclose()
+        await self.publisher.aclose()
+
+
+def install_realtime(
+    app: FastAPI, deps: GatewayDeps, *, options: RealtimeOptions | None = None
+) -> Realtime:
+    """Mount ``/ws`` on ``app``; revoked sessions' sockets close; shutdown closes the rest."""
+    publisher = Publisher(deps.runtime.redis, producer="gateway")
+    rt = Realtime(
+        deps=deps,
+        options=options or RealtimeOptions.from_env(),
+        hub=ChannelHub(deps.pubsub),
+        facts=ConnectionFacts(publisher, gateway_id=deps.instance_id),
+        connections=ConnectionRegistry(),
+        publisher=publisher,
+    )
+    deps.tokens.on_revoked(rt.connections.on_revoked)
+    app.state.realtime = rt
+
+    @app.websocket("/ws")
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await serve(websocket, rt)
+
+    _close_on_shutdown(app, rt)
+    return rt
+
+
+def _close_on_shutdown(app: FastAPI, rt: Realtime) -> None:
+    # bootstrap owns the lifespan; ours wraps it so sockets close before the clients it opened.
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            try:
+                yield state
+            finally:
+                await rt.aclose()
+
+    app.router.lifespan_context = lifespan
+
+
+async def serve(websocket: WebSocket, rt: Realtime) -> None:
+    """One connection from accept to close."""
+    await websocket.accept()
+    claims, device = await _authenticate(websocket, rt)
+    if claims is None:
+        return
+    identity = Identity(
+        user_id=claims.user_id,
+        session_id=claims.session_id,
+        device_id=device or "default",
+        connection_id=uuid.uuid4().hex,
+        expires_at=claims.expires_at,
+    )
+    conn = Connection(identity, hub=rt.hub, backend=rt.deps.backend, options=rt.options)
+    rt.connections.add(conn)
+    loop = asyncio.get_running_loop()
+    expiry = loop.call_later(
+        max(0.0, claims.expires_at - time.time()), conn.close, close_codes.TOKEN_EXPIRED
+    )
+    tasks: list[asyncio.Task[Any]] = []
+    try:
+        await open_connection(conn, rt.facts)
+        tasks = [
+            asyncio.create_task(_write(websocket, conn)),
+            asyncio.create_task(_read(websocket, conn)),
+            asyncio.create_task(conn.wait_closing()),
+            asyncio.create_task(heartbeats(conn, rt.facts)),
+        ]
+        await asyncio.wait(tasks[:3], return_when=asyncio.FIRST_COMPLETED)
+    except Exception:
+        log.exception("connection %s failed", identity.connection_id)
+        conn.close(close_codes.INTERNAL_ERROR)
+    finally:
+        expiry.cancel()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        rt.connections.remove(conn)
+        if conn.closing is not None:
+            await _close(websocket, conn.closing)
+        await close_connection(conn, rt.facts)
+
+
+async def _authenticate(
+    websocket: WebSocket, rt: Realtime
+) -> tuple[AccessClaims | None, str | None]:
+    token = websocket.query_params.get("token")
+    device = websocket.query_params.get("device_id")
+    if not token:
+        frame = await _auth_frame(websocket, rt.options.auth_timeout)
+        if frame is None:
+            return None, None
+        token, device = frame.token, frame.device_id or device
+    if device is not None and not 1 <= len(device) <= 128:
+        device = None
+    try:
+        return await rt.deps.tokens.verify(token), device
+    except TokenExpiredError as e:
+        await _refuse(websocket, close_codes.TOKEN_EXPIRED, e)
+    except TokenError as e:
+        await _refuse(websocket, close_codes.UNAUTHENTICATED, e)
+    except GatewayError as e:  # keys unavailable: not the client's fault
+        await _refuse(websocket, close_codes.TRY_AGAIN_LATER, e)
+    return None, None
+
+
+async def _auth_frame(websocket: WebSocket, timeout: float) -> AuthFrame | None:  # noqa: ASYNC109
+    try:
+        message = await asyncio.wait_for(websocket.receive(), timeout)
+    except TimeoutError:
+        await _refuse(websocket, close_codes.UNAUTHENTICATED, None, "no auth frame in time")
+        return None
+    if message["type"] == "websocket.disconnect":
+        return None
+    try:
+        frame = parse_client_frame(message.get("text") or message.get("bytes") or b"")
+    except FrameError as e:
+        await _refuse(websocket, close_codes.UNAUTHENTICATED, e)
+        return None
+    if not isinstance(frame, AuthFrame):
+        await _refuse(websocket, close_codes.UNAUTHENTICATED, None, "the first frame must be auth")
+        return None
+    return frame
+
+
+async def _refuse(
+    websocket: WebSocket, code: int, error: GatewayError | None, message: str = ""
+) -> None:
+    if error is not None:
+        text = encode(error_frame(error.code, error.message))
+    else:
+        text = encode(error_frame(errors.UNAUTHENTICATED, message))
+    with contextlib.suppress(Exception):
+        await websocket.send_text(text)
+    await _close(websocket, Close(code, close_codes.REASONS.get(code, "")))
+
+
+async def _close(websocket: WebSocket, close: Close) -> None:
+    if websocket.application_state == WebSocketState.DISCONNECTED:
+        return
+    with contextlib.suppress(Exception):
+        await websocket.close(close.code, close.reason)
+
+
+async def _write(websocket: WebSocket, conn: Connection) -> None:
+    while True:
+        item = await conn.next_outgoing()
+        if isinstance(item, Close):
+            return
+        await websocket.send_text(item.text)
+
+
+async def _read(websocket: WebSocket, conn: Connection) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            data = message.get("text")
+            conn.receive(data if data is not None else message.get("bytes") or b"")

@@ -1,0 +1,348 @@
+"""One WebSocket connection's real-time session: channels in, client frames out, client frames in.
+
+The API layer (``gateway.api.ws``) authenticates, then runs a :class:`Connection`: a writer loop
+takes :meth:`Connection.next_outgoing` and sends it (or closes with the code it names), a reader
+loop feeds text frames to :meth:`Connection.receive`. Everything else lives here:
+
+* channel frames (through :class:`~gateway.handlers.subscriptions.ChannelHub`) become client
+  frames, queued in a bounded :class:`~gateway.domain.sendqueue.SendQueue` (typing/presence are
+  dropped first; overflow of essential frames closes the connection as too slow);
+* ``message.posted`` is delivered in ``seq`` order per conversation; a gap, a resubscription or a
+  client's ``resume`` is filled from the chat history (:mod:`gateway.handlers.realtime_recovery`);
+* membership changes of the user (re)subscribe or unsubscribe the conversation's channel;
+* client ``typing`` (debounced) and ``read`` frames become chat commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from contracts import chat, registry
+from contracts.base import Envelope, Message
+from gateway.domain import close_codes
+from gateway.domain.frames import (
+    ClientFrame,
+    FrameError,
+    PingFrame,
+    ReadFrame,
+    ResumeFrame,
+    TypingFrame,
+    error_frame,
+    parse_client_frame,
+)
+from gateway.domain.recovery import Cursor, Verdict
+from gateway.domain.sendqueue import Offer, Outgoing, SendQueue
+from gateway.handlers.backend import BackendError, RequestContext
+from gateway.handlers.realtime_frames import ServerFrame, server_frame
+from gateway.handlers.realtime_options import RealtimeOptions
+from gateway.handlers.realtime_recovery import CommandCaller, recover, resume
+from gateway.handlers.subscriptions import ChannelHub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Identity:
+    """Who is connected: from the verified access token, plus the client's device."""
+
+    user_id: str
+    session_id: str
+    device_id: str
+    connection_id: str
+    expires_at: float
+    """Unix time the access token expires: the connection is closed then (refresh)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The writer must close the socket with ``code``."""
+
+    code: int
+    reason: str
+
+
+class Connection:
+    """The session of one authenticated WebSocket (see the module docstring)."""
+
+    def __init__(
+        self,
+        identity: Identity,
+        *,
+        hub: ChannelHub,
+        backend: CommandCaller,
+        options: RealtimeOptions,
+    ) -> None:
+        self.identity = identity
+        self.user_id = identity.user_id
+        self.options = options
+        self._hub = hub
+        self._backend = backend
+        self._queue = SendQueue(options.send_queue, droppable_limit=options.droppable_limit)
+        self._wake = asyncio.Event()
+        self._close: Close | None = None
+        self._closing = asyncio.Event()
+        self._conv_family = registry.channel("rt.conv")
+        self.user_channel = registry.channel("rt.user").key(identity.user_id)
+        self.conversations: dict[str, str] = {}
+        """Conversation id -> its channel, for the channels this connection holds."""
+        self._cursors: dict[str, Cursor[str]] = {}
+        self._recoveries: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._seen: deque[str] = deque(maxlen=options.dedupe_window)
+        self._seen_set: set[str] = set()
+        self._typing_sent: dict[str, tuple[bool, float]] = {}
+        self._resume_slots = asyncio.Semaphore(options.resume_concurrency)
+
+    # -- outgoing -------------------------------------------------------------------------------
+
+    @property
+    def closing(self) -> Close | None:
+        """Why the connection is closing, once decided."""
+        return self._close
+
+    @property
+    def dropped(self) -> int:
+        """Droppable frames dropped so far."""
+        return self._queue.dropped
+
+    def send(self, frame: ServerFrame | dict[str, Any]) -> None:
+        """Queue a frame for the client (a dict is essential)."""
+        if isinstance(frame, dict):
+            frame = ServerFrame(frame)
+        self._push(frame.encode(), droppable=frame.droppable)
+
+    def _push(self, text: str, *, droppable: bool) -> None:
+        if self._close is not None:
+            return
+        if self._queue.offer(text, droppable=droppable) is Offer.OVERFLOW:
+            log.info("closing connection %s: too slow", self.identity.connection_id)
+            self.close(close_codes.SLOW_CONSUMER, "send queue full")
+        self._wake.set()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Decide to close (the first decision wins); the writer does it."""
+        if self._close is None:
+            self._close = Close(code, reason or close_codes.REASONS.get(code, ""))
+        self._wake.set()
+        self._closing.set()
+
+    async def wait_closing(self) -> Close:
+        """Returns once a close has been decided, with it."""
+        await self._closing.wait()
+        assert self._close is not None
+        return self._close
+
+    async def next_outgoing(self) -> Outgoing | Close:
+        """The next frame to send, or the close to perform (which comes first)."""
+        while True:
+            if self._close is not None:
+                return self._close
+            item = self._queue.pop()
+            if item is not None:
+                return item
+            self._wake.clear()
+            await self._wake.wait()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def context(self) -> RequestContext:
+        """A fresh request context for a command this connection sends."""
+        return RequestContext.new(
+            user_id=self.identity.user_id, session_id=self.identity.session_id
+        )
+
+    async def hub_acquire_user(self) -> None:
+        """Hold the user's personal channel."""
+        await self._hub.acquire(self.user_channel, self)
+
+    async def join(self, conversation_id: str) -> None:
+        """Hold the conversation's channel (idempotent)."""
+        if conversation_id in self.conversations:
+            return
+        channel = self._conv_family.key(conversation_id)
+        self.conversations[conversation_id] = channel
+        await self._hub.acquire(channel, self)
+
+    async def leave(self, conversation_id: str) -> None:
+        """Release the conversation's channel and forget its delivery state."""
+        channel = self.conversations.pop(conversation_id, None)
+        self._cursors.pop(conversation_id, None)
+        task = self._recoveries.pop(conversation_id, None)
+        if task is not None:
+            task.cancel()
+        if channel is not None:
+            await self._hub.release(channel, self)
+
+    async def release_all(self) -> None:
+        """Release every channel and stop background work (on disconnect)."""
+        for task in [*self._tasks, *self._recoveries.values()]:
+            task.cancel()
+        for conv in list(self.conversations):
+            await self.leave(conv)
+        await self._hub.release(self.user_channel, self)
+
+    def spawn(self, coro: Any) -> None:
+        """Run ``coro`` in the background for as long as the connection lives."""
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (e := task.exception()) is not None:
+            log.error("connection task failed", exc_info=e)
+
+    # -- incoming client frames -----------------------------------------------------------------
+
+    def receive(self, text: str | bytes) -> None:
+        """Handle one client frame; a bad one gets an error frame, never a close."""
+        try:
+            frame = parse_client_frame(text)
+        except FrameError as e:
+            self.send(error_frame(e.code, e.message))
+            return
+        self._dispatch(frame)
+
+    def _dispatch(self, frame: ClientFrame) -> None:
+        if isinstance(frame, PingFrame):
+            pong: dict[str, Any] = {"type": "pong"}
+            if frame.id is not None:
+                pong["id"] = frame.id
+            self.send(pong)
+        elif isinstance(frame, TypingFrame):
+            self._typing(frame)
+        elif isinstance(frame, ReadFrame):
+            self._command(
+                chat.MarkRead(
+                    user_id=self.user_id, conversation_id=frame.conversation_id, seq=frame.seq
+                ),
+                ack="read.ok",
+            )
+        elif isinstance(frame, ResumeFrame):
+            for conv, seq in frame.conversations.items():
+                self.spawn(self.resume(conv, seq))
+        else:
+            self.send(error_frame("invalid", "already authenticated"))
+
+    def _typing(self, frame: TypingFrame) -> None:
+        # Debounce: a "typing" at most once per interval per conversation, a "stopped" only
+        # after a "typing"; chat expires typing on its own, so repeats only refresh it.
+        now = time.monotonic()
+        last = self._typing_sent.get(frame.conversation_id)
+        recent = last is not None and last[0] and now - last[1] < self.options.typing_interval
+        if frame.typing and recent:
+            return
+        if not frame.typing and (last is None or not last[0]):
+            return
+        self._typing_sent[frame.conversation_id] = (frame.typing, now)
+        command = chat.SetTyping(
+            user_id=self.user_id, conversation_id=frame.conversation_id, typing=frame.typing
+        )
+        self._command(command, ack=None)
+
+    def _command(self, command: Any, *, ack: str | None) -> None:
+        if len(self._tasks) >= self.options.max_pending_commands:
+            self.send(error_frame("rate_limited", "too many frames in flight; slow down"))
+            return
+        self.spawn(self._run_command(command, ack))
+
+    async def _run_command(self, command: Any, ack: str | None) -> None:
+        try:
+            result = await self._backend.call(command, self.context())
+        except BackendError as e:
+            frame = error_frame(e.code, e.message)
+            if conv := getattr(command, "conversation_id", None):
+                frame["conversation_id"] = conv
+            self.send(frame)
+            return
+        if ack == "read.ok" and isinstance(result, chat.ReadMarker):
+            self.send(
+                {
+                    "type": "read.ok",
+                    "conversation_id": result.conversation_id,
+                    "seq": result.seq,
+                    "unread_count": result.unread_count,
+                }
+            )
+
+    # -- channel frames -------------------------------------------------------------------------
+
+    def on_frame(self, channel: str, envelope: Envelope, message: Message) -> None:
+        """A frame of a held channel (see ChannelListener)."""
+        if envelope.id in self._seen_set:
+            return  # the same event on the conversation's and the user's channel
+        if len(self._seen) == self._seen.maxlen:
+            self._seen_set.discard(self._seen[0])
+        self._seen.append(envelope.id)
+        self._seen_set.add(envelope.id)
+        self._follow_membership(message)
+        frame = server_frame(message)
+        if frame is None:
+            return
+        if isinstance(message, chat.MessagePosted):
+            self._live_message(message.conversation_id, message.message.seq, frame)
+        else:
+            self.send(frame)
+
+    def on_gap(self, channel: str) -> None:
+        """Frames of ``channel`` may be lost: recover the conversation from its last seq."""
+        for conv, held in self.conversations.items():
+            cursor = self._cursors.get(conv)
+            if held == channel and cursor is not None and cursor.last is not None:
+                cursor.begin()
+                self.start_recovery(conv, reason="gap")
+
+    def _live_message(self, conv: str, seq: int, frame: ServerFrame) -> None:
+        cursor = self._cursors.setdefault(conv, Cursor())
+        text = frame.encode()
+        verdict = cursor.live(seq, text)
+        if verdict is Verdict.DELIVER:
+            self._push(text, droppable=False)
+        elif verdict is Verdict.GAP:
+            self.start_recovery(conv, reason="gap")
+
+    def _follow_membership(self, message: Message) -> None:
+        me = self.user_id
+        if (isinstance(message, chat.MemberAdded) and message.user_id == me) or (
+            isinstance(message, chat.ConversationCreated) and me in message.member_ids
+        ):
+            self.spawn(self.join(message.conversation_id))
+        elif isinstance(message, chat.MemberRemoved) and message.user_id == me:
+            self.spawn(self.leave(message.conversation_id))
+
+    # -- recovery (the procedure lives in realtime_recovery) ------------------------------------
+
+    @property
+    def backend(self) -> CommandCaller:
+        """Where this connection's commands go."""
+        return self._backend
+
+    def cursor(self, conversation_id: str) -> Cursor[str]:
+        """The delivery state of one conversation."""
+        return self._cursors.setdefault(conversation_id, Cursor())
+
+    def forget(self, conversation_id: str) -> None:
+        """Drop the delivery state of a conversation the user may not see."""
+        self._cursors.pop(conversation_id, None)
+
+    def start_recovery(self, conversation_id: str, *, reason: str) -> None:
+        """Fill the conversation's gap from the history unless a recovery already runs."""
+        if conversation_id in self._recoveries:
+            return
+        task = asyncio.ensure_future(recover(self, conversation_id, reason=reason))
+        self._recoveries[conversation_id] = task
+        task.add_done_callback(lambda _: self._recoveries.pop(conversation_id, None))
+
+    def push_text(self, text: str) -> None:
+        """Queue an already encoded essential frame."""
+        self._push(text, droppable=False)
+
+    async def resume(self, conversation_id: str, last_seen: int) -> None:
+        """The client's ``resume`` for one conversation: subscribe, then catch up."""
+        async with self._resume_slots:
+            await resume(self, conversation_id, last_seen)

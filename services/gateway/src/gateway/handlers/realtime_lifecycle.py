@@ -1,0 +1,145 @@
+"""A connection's life: open (subscribe, announce), heartbeat, close; and the registry of them.
+
+Connection facts go to ``gateway.events`` (``ConnectionOpened``/``Heartbeat``/``Closed``) for
+the user service's presence. A failure to publish one is logged, never fatal to the connection:
+presence is best effort (the heartbeat repairs it, the device TTL ends it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+from contracts.base import Envelope, Message
+from contracts.chat import ConversationList, ListConversations
+from contracts.gateway import ConnectionClosed, ConnectionHeartbeat, ConnectionOpened
+from gateway.domain import close_codes
+from gateway.handlers.backend import BackendError
+from gateway.handlers.realtime import Connection
+from shared.pubsub import PubSubError
+
+log = logging.getLogger(__name__)
+
+_PAGE = 100
+
+
+class EventSink(Protocol):
+    """Where connection facts go: :class:`shared.bus.Publisher`."""
+
+    async def publish(self, message: Message, *, envelope: Envelope | None = None) -> str:
+        """Append ``message`` to its stream."""
+
+
+class ConnectionFacts:
+    """Publishes one gateway instance's connection facts."""
+
+    def __init__(self, events: EventSink, *, gateway_id: str) -> None:
+        self._events = events
+        self.gateway_id = gateway_id
+
+    async def publish(self, conn: Connection, kind: type[Message]) -> None:
+        """Publish ``kind`` (one of the three connection events) for ``conn``."""
+        ident = conn.identity
+        assert kind in (ConnectionOpened, ConnectionHeartbeat, ConnectionClosed)
+        message = kind(
+            user_id=ident.user_id,
+            device_id=ident.device_id,
+            connection_id=ident.connection_id,
+            gateway_id=self.gateway_id,
+        )
+        try:
+            await self._events.publish(message)
+        except Exception:
+            log.warning("could not publish %s", kind.TYPE, exc_info=True)
+
+
+async def open_connection(conn: Connection, facts: ConnectionFacts) -> None:
+    """Subscribe the user's and their conversations' channels, say ``ready``, announce it."""
+    await conn.hub_acquire_user()
+    conversations = await _conversations(conn)
+    for conv in conversations:
+        try:
+            await conn.join(conv)
+        except PubSubError:
+            log.warning("conversation channel %s not subscribed yet", conv)
+    conn.send(
+        {
+            "type": "ready",
+            "user_id": conn.user_id,
+            "session_id": conn.identity.session_id,
+            "connection_id": conn.identity.connection_id,
+            "conversations": conversations,
+            "heartbeat_interval": conn.options.heartbeat_interval,
+        }
+    )
+    await facts.publish(conn, ConnectionOpened)
+
+
+async def _conversations(conn: Connection) -> list[str]:
+    ids: list[str] = []
+    cursor: str | None = None
+    while len(ids) < conn.options.max_conversations:
+        try:
+            page: ConversationList = await conn.backend.call(
+                ListConversations(user_id=conn.user_id, cursor=cursor, limit=_PAGE),
+                conn.context(),
+            )
+        except BackendError as e:
+            # Without the list the connection still gets its personal channel and whatever the
+            # client resumes; it is told so it can resume what it shows.
+            conn.send({"type": "error", "code": e.code, "message": "conversations unavailable"})
+            break
+        ids += [c.id for c in page.items]
+        cursor = page.next
+        if not cursor or not page.items:
+            break
+    return ids[: conn.options.max_conversations]
+
+
+async def heartbeats(conn: Connection, facts: ConnectionFacts) -> None:
+    """Publish a heartbeat every ``heartbeat_interval`` until cancelled."""
+    while True:
+        await asyncio.sleep(conn.options.heartbeat_interval)
+        await facts.publish(conn, ConnectionHeartbeat)
+
+
+async def close_connection(conn: Connection, facts: ConnectionFacts) -> None:
+    """Release every channel and announce the close."""
+    try:
+        await conn.release_all()
+    finally:
+        await facts.publish(conn, ConnectionClosed)
+
+
+class ConnectionRegistry:
+    """The live connections of this instance, by session (to close revoked ones)."""
+
+    def __init__(self) -> None:
+        self._by_session: dict[str, set[Connection]] = {}
+
+    def __len__(self) -> int:
+        return sum(len(c) for c in self._by_session.values())
+
+    def add(self, conn: Connection) -> None:
+        """Register a connection."""
+        self._by_session.setdefault(conn.identity.session_id, set()).add(conn)
+
+    def remove(self, conn: Connection) -> None:
+        """Forget a connection."""
+        conns = self._by_session.get(conn.identity.session_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_session[conn.identity.session_id]
+
+    async def on_revoked(self, user_id: str, session_id: str) -> None:
+        """The TokenVerifier hook: close the session's connections (4003)."""
+        for conn in list(self._by_session.get(session_id, ())):
+            conn.close(close_codes.SESSION_REVOKED)
+
+    def close_all(self, code: int = close_codes.GOING_AWAY) -> None:
+        """Close every connection (shutdown)."""
+        for conns in list(self._by_session.values()):
+            for conn in list(conns):
+                conn.close(code)

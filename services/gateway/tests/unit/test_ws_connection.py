@@ -1,0 +1,144 @@
+"""A connection's session without a socket: frames queued by policy, closes decided, debounce."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import pytest
+
+from contracts import chat, user
+from contracts.base import Command, Envelope, Message, new_message_id
+from gateway.domain import close_codes
+from gateway.handlers.backend import RequestContext
+from gateway.handlers.realtime import Close, Connection, Identity
+from gateway.handlers.realtime_options import RealtimeOptions
+from gateway.handlers.subscriptions import ChannelHub
+
+pytestmark = pytest.mark.unit
+
+
+class FakeHub:
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+
+    async def acquire(self, channel: str, listener: object) -> None:
+        self.held.add(channel)
+
+    async def release(self, channel: str, listener: object) -> None:
+        self.held.discard(channel)
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.sent: list[Command] = []
+
+    async def call(
+        self,
+        command: Command,
+        ctx: RequestContext | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        self.sent.append(command)
+        return None
+
+
+def connection(**options: Any) -> tuple[Connection, FakeHub, FakeBackend]:
+    hub, backend = FakeHub(), FakeBackend()
+    ident = Identity(
+        user_id="me", session_id="s1", device_id="d", connection_id="c", expires_at=2e9
+    )
+    conn = Connection(
+        ident, hub=cast(ChannelHub, hub), backend=backend, options=RealtimeOptions(**options)
+    )
+    return conn, hub, backend
+
+
+def deliver(conn: Connection, message: Message, *, envelope_id: str | None = None) -> None:
+    env = Envelope(
+        id=envelope_id or new_message_id(),
+        type=message.TYPE,
+        version=1,
+        occurred_at=datetime.now(UTC),
+        producer="chat",
+    )
+    conn.on_frame("rt:{conv:c1}", env, message)
+
+
+def posted(seq: int) -> chat.MessagePosted:
+    msg = chat.ChatMessage(
+        id=f"m{seq}",
+        conversation_id="c1",
+        seq=seq,
+        sender_id="x",
+        body="hi",
+        client_msg_id=f"k{seq}",
+        created_at=datetime.now(UTC),
+    )
+    return chat.MessagePosted(conversation_id="c1", message=msg)
+
+
+def typing() -> chat.TypingChanged:
+    return chat.TypingChanged(conversation_id="c1", user_id="x", typing=True)
+
+
+async def queued(conn: Connection) -> list[dict[str, Any]]:
+    out = []
+    while len(conn._queue):
+        item = await conn.next_outgoing()
+        assert not isinstance(item, Close)
+        out.append(json.loads(item.text))
+    return out
+
+
+async def test_typing_and_presence_are_dropped_while_messages_are_kept() -> None:
+    conn, _, _ = connection(send_queue=8, droppable_limit=2)
+    for seq in range(1, 4):
+        deliver(conn, typing())
+        deliver(conn, user.PresenceChanged(user_id="x", status="online"))
+        deliver(conn, posted(seq))
+    frames = await queued(conn)
+    assert [f["message"]["seq"] for f in frames if f["type"] == "message.posted"] == [1, 2, 3]
+    assert len([f for f in frames if f["type"] in ("typing", "presence")]) == 2
+    assert conn.dropped == 4
+    assert conn.closing is None
+
+
+async def test_a_client_too_slow_for_essential_frames_is_closed_with_4008() -> None:
+    conn, _, _ = connection(send_queue=3)
+    for seq in range(1, 5):
+        deliver(conn, posted(seq))
+    assert await conn.next_outgoing() == Close(close_codes.SLOW_CONSUMER, "send queue full")
+
+
+async def test_an_event_seen_on_two_channels_is_sent_once() -> None:
+    conn, _, _ = connection()
+    added = chat.MemberAdded(conversation_id="c9", user_id="other")
+    deliver(conn, added, envelope_id="e1")
+    deliver(conn, added, envelope_id="e1")
+    assert [f["type"] for f in await queued(conn)] == ["member.added"]
+
+
+async def test_typing_frames_are_debounced_and_a_stop_follows_a_start() -> None:
+    conn, _, backend = connection(typing_interval=60)
+    for _ in range(3):
+        conn.receive('{"type": "typing", "conversation_id": "c1"}')
+    conn.receive('{"type": "typing", "conversation_id": "c1", "typing": false}')
+    conn.receive('{"type": "typing", "conversation_id": "c1", "typing": false}')
+    for task in list(conn._tasks):
+        await task
+    assert [(c.typing) for c in backend.sent if isinstance(c, chat.SetTyping)] == [True, False]
+
+
+async def test_being_added_to_a_conversation_subscribes_its_channel() -> None:
+    conn, hub, _ = connection()
+    deliver(conn, chat.MemberAdded(conversation_id="c7", user_id="me"))
+    for task in list(conn._tasks):
+        await task
+    assert "rt:{conv:c7}" in hub.held
+    deliver(conn, chat.MemberRemoved(conversation_id="c7", user_id="me"))
+    for task in list(conn._tasks):
+        await task
+    assert "rt:{conv:c7}" not in hub.held
