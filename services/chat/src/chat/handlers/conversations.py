@@ -92,7 +92,8 @@ class Conversations:
                 member_ids=[m.user_id for m in conv.members],
                 title=conv.title,
             )
-            await self._events.emit(event)
+            # Also on every member's personal channel: members already connected learn of it.
+            await self._events.emit(event, users=event.member_ids)
         return await self._view(conv, cmd.creator_id)
 
     async def get(self, cmd: wire.GetConversation) -> wire.Conversation:

@@ -28,8 +28,10 @@ class Reading:
         if move.moved:
             marker = await self._reading.advance(conv.id, cmd.user_id, move.seq)
             if marker > current:
+                # Also on the reader's own channel: their other devices sync the marker.
                 await self._events.emit(
-                    wire.ReadUpdated(conversation_id=conv.id, user_id=cmd.user_id, seq=marker)
+                    wire.ReadUpdated(conversation_id=conv.id, user_id=cmd.user_id, seq=marker),
+                    users=[cmd.user_id],
                 )
         unread = await self._reading.unread(conv.id, cmd.user_id)
         return wire.ReadMarker(conversation_id=conv.id, seq=marker, unread_count=unread)
