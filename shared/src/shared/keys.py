@@ -7,8 +7,10 @@ The part in braces is the cluster hash tag, so keys built with the same tag land
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
+from redis.asyncio import Redis, RedisCluster
 from redis.crc import key_slot
 
 _NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
@@ -75,3 +77,20 @@ def same_slot(*keys: str | bytes) -> int:
     if len(slots) != 1:
         raise CrossSlotError(f"keys span slots {sorted(slots)}: {[str(k) for k in keys]}")
     return slots.pop()
+
+
+class SlotCheckedScript:
+    """A Lua script that refuses keys spanning cluster slots before anything is sent.
+
+    Redis would answer CROSSSLOT anyway, but only after a round trip, and a single-node Redis
+    would not refuse at all: checking here keeps code that must run on a cluster honest everywhere.
+    """
+
+    def __init__(self, client: RedisCluster | Redis, source: str) -> None:
+        self._script = client.register_script(source)
+
+    async def __call__(self, keys: Sequence[str], args: Sequence[Any] = ()) -> Any:
+        """Run the script; raises :class:`CrossSlotError` when ``keys`` span slots."""
+        if len(keys) > 1:
+            same_slot(*keys)
+        return await self._script(keys=list(keys), args=list(args))
