@@ -189,3 +189,29 @@ async def test_a_client_starts_from_a_seed_when_the_url_node_is_down(redis_url: 
         assert await client.get(key) == b"via seed"
     finally:
         await client.aclose()
+
+
+async def _getkeys_calls(client: AnyRedis) -> int:
+    total = 0
+    assert isinstance(client, redis_asyncio.RedisCluster)
+    for node in client.get_nodes():
+        stats = await client.info("commandstats", target_nodes=node)
+        total += int(stats.get("cmdstat_command|getkeys", {}).get("calls", 0))
+    return total
+
+
+async def test_stream_reads_find_their_slot_without_asking_the_server(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        stream = f"test:client:{{{_tag()}}}:stream"
+        await client.xadd(stream, {"f": "v"})
+        await client.xgroup_create(stream, "g", id="0")
+        before = await _getkeys_calls(client)
+        for _ in range(5):
+            await client.xreadgroup("g", "c", {stream: ">"}, count=10)
+            await client.xread({stream: "0"}, count=10)
+        got = await client.xread({stream: "0"}, count=10)
+        assert got[0][1][0][1] == {b"f": b"v"}
+        assert await _getkeys_calls(client) == before
+    finally:
+        await client.aclose()

@@ -170,6 +170,21 @@ class ResilientRedisCluster(RedisCluster):
         finally:
             _IN_OUTER_LOOP.reset(token)
 
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        """The slot of a command; XREAD/XREADGROUP keys are read locally.
+
+        redis-py asks the server (``COMMAND GETKEYS``) for commands with movable keys: for a
+        consumer's blocking stream reads that is an extra round trip, and an extra connection,
+        per read. Their keys are the first half of what follows ``STREAMS``.
+        """
+        if command.upper() in ("XREAD", "XREADGROUP"):
+            keys = _stream_read_keys(args)
+            if keys:
+                slots = {self.keyslot(key) for key in keys}
+                if len(slots) == 1:
+                    return slots.pop()
+        return int(await super()._determine_slot(command, *args))
+
     async def _execute_pipeline_by_slot(  # type: ignore[override]
         self, command: str, slots_to_args: Mapping[int, Iterable[EncodableT]]
     ) -> list[Any]:
@@ -337,3 +352,13 @@ class ResilientRedis(Redis):
 
 def _no_op(reason: str) -> None:
     """A single node has no slot map to refresh before a retry."""
+
+
+def _stream_read_keys(args: tuple[Any, ...]) -> list[Any]:
+    """The stream keys of XREAD/XREADGROUP arguments (``... STREAMS k1 k2 id1 id2``)."""
+    for i, arg in enumerate(args):
+        word = arg.decode() if isinstance(arg, bytes) else str(arg)
+        if word.upper() == "STREAMS":
+            rest = args[i + 1 :]
+            return list(rest[: len(rest) // 2])
+    return []
