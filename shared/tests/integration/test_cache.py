@@ -82,6 +82,26 @@ async def test_one_loader_per_key_across_processes(redis_url: str, keyspace: Key
             await c.aclose()
 
 
+async def test_a_process_that_wins_the_lock_after_the_value_was_stored_does_not_load_again(
+    redis_url: str, keyspace: KeySpace
+) -> None:
+    # Process B missed, then process A loaded, stored and released the lock, and only then did B
+    # reach the election: B wins the lock but must serve A's value, not load a second time.
+    clients = [await create_client(RedisSettings(url=redis_url)) for _ in range(2)]
+    try:
+        a, b = (Cache(c, keyspace, "profile", Profile, rule=RULE) for c in clients)
+        first = CountingLoader(result=Profile("u1", "Ada"))
+        late = CountingLoader(result=Profile("u1", "Stale"))
+        assert await a.get_or_load("u1", first) == Profile("u1", "Ada")
+        rkey = b.key("u1", 0)
+        assert await b._load_across_processes(rkey, late, ()) == Profile("u1", "Ada")
+        assert late.calls == 0
+        assert await clients[0].exists(f"{rkey}:lock") == 0  # the lock B took is released
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
 async def test_a_corrupt_cached_value_reads_as_a_miss_and_is_replaced(
     client: AnyRedis, keyspace: KeySpace
 ) -> None:

@@ -214,6 +214,12 @@ class Cache(Generic[T]):
         waited = False
         while time.monotonic() < deadline:
             if await self.client.set(lock, token, nx=True, px=self._lock_ms):
+                # Another process may have stored the value and released the lock between our
+                # miss and our SET NX: look once more before loading.
+                entry = await self._read(rkey)
+                if entry is not None:
+                    await self._unlock_script(keys=[lock], args=[token])
+                    return entry.value if entry.found else None
                 return await self._load_and_store(rkey, loader, tags, lock=lock, token=token)
             if not waited:
                 waited = True
