@@ -36,7 +36,7 @@ from auth.config import Settings  # noqa: E402
 from auth.crypto.passwords import Argon2Parameters, PasswordHasher  # noqa: E402
 from auth.crypto.sealing import new_key  # noqa: E402
 from contracts import auth as wire_auth  # noqa: E402
-from parley.cluster import LocalCluster, parse_ports  # noqa: E402
+from parley.cluster import bench_cluster  # noqa: E402
 from shared.bus import Consumer, ConsumerSettings, Publisher, Requester  # noqa: E402
 from shared.redis.client import RedisSettings, create_client  # noqa: E402
 from shared.service.database import Database  # noqa: E402
@@ -132,17 +132,8 @@ async def run(url: str) -> dict[str, float | str]:
 
 
 def main() -> None:
-    url = os.environ.get("PARLEY_BENCH_REDIS")
-    cluster = None
-    if url is None:
-        cluster = LocalCluster(ROOT / ".parley", parse_ports(PORTS))
-        cluster.up()
-        url = cluster.url()
-    try:
+    with bench_cluster(ROOT / ".parley", PORTS) as url:
         figures = asyncio.run(run(url))
-    finally:
-        if cluster is not None:
-            cluster.down()
     print(f"{'figure':<24} {'value':>24}")
     for name, value in figures.items():
         print(f"{name:<24} {value!s:>24}")

@@ -30,7 +30,7 @@ from faststream.redis import RedisClusterBroker, StreamSub
 
 from contracts.base import Envelope, Event
 from contracts.topology import StreamSpec
-from parley.cluster import LocalCluster, parse_ports
+from parley.cluster import bench_cluster
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 
@@ -201,18 +201,9 @@ async def run(url: str) -> dict[str, float | int]:
 
 
 def main() -> None:
-    url = os.environ.get("PARLEY_BENCH_REDIS")
-    cluster = None
-    if not url:
-        cluster = LocalCluster(ROOT / ".parley", parse_ports(PORTS))
-        cluster.reset()  # a fresh, empty cluster: no AOF left to load from an earlier run
-        cluster.up()
-        url = cluster.url()
-    try:
+    # A fresh, empty cluster: no AOF left to load from an earlier run.
+    with bench_cluster(ROOT / ".parley", PORTS, fresh=True) as url:
         figures = asyncio.run(run(url))
-    finally:
-        if cluster is not None:
-            cluster.reset()
     print(f"{'figure':<28}{'ours':>12}{'faststream':>12}{'ratio':>8}")
     print(
         f"{'publish msg/s':<28}{figures['publish_per_s']:>12}"

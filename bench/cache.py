@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 from prometheus_client import REGISTRY
 
-from parley.cluster import LocalCluster, parse_ports
+from parley.cluster import bench_cluster
 from shared.cache import Cache, InvalidationBus, cached
 from shared.keys import KeySpace
 from shared.pubsub import PubSub
@@ -137,18 +137,8 @@ async def run(url: str) -> dict[str, float | int]:
 
 
 def main() -> None:
-    url = os.environ.get("PARLEY_BENCH_REDIS")
-    cluster = None
-    if url is None:
-        cluster = LocalCluster(ROOT / ".parley", parse_ports(PORTS))
-        reused = cluster.status().ok
-        cluster.up()
-        url = cluster.url()
-    try:
+    with bench_cluster(ROOT / ".parley", PORTS) as url:
         figures = asyncio.run(run(url))
-    finally:
-        if cluster is not None and not reused:
-            cluster.down()
     print(f"{'figure':<24} {'value':>12}")
     for name, value in figures.items():
         print(f"{name:<24} {value:>12}")

@@ -42,7 +42,7 @@ from contracts.base import new_message_id, utcnow  # noqa: E402
 from notification.bootstrap import MIGRATIONS, assemble  # noqa: E402
 from notification.config import Settings  # noqa: E402
 from notification.store.tables import notifications, processed_messages  # noqa: E402
-from parley.cluster import LocalCluster, parse_ports  # noqa: E402
+from parley.cluster import bench_cluster  # noqa: E402
 from shared.redis.client import RedisSettings, create_client  # noqa: E402
 from shared.service.database import Database  # noqa: E402
 
@@ -150,17 +150,8 @@ async def run(url: str) -> dict[str, float | int]:
 
 
 def main() -> None:
-    url = os.environ.get("PARLEY_BENCH_REDIS")
-    cluster = None
-    if url is None:
-        cluster = LocalCluster(ROOT / ".parley", parse_ports(PORTS))
-        cluster.up()
-        url = cluster.url()
-    try:
+    with bench_cluster(ROOT / ".parley", PORTS) as url:
         figures = asyncio.run(run(url))
-    finally:
-        if cluster is not None:
-            cluster.down()
     print(f"{'figure':<28} {'value':>12}")
     for name, value in figures.items():
         print(f"{name:<28} {value!s:>12}")

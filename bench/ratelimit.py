@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from parley.cluster import LocalCluster, parse_ports
+from parley.cluster import bench_cluster
 from shared.keys import KeySpace
 from shared.ratelimit import RateLimiter, RateLimitPolicy
 from shared.redis.client import AnyRedis, RedisSettings, create_client
@@ -88,18 +88,8 @@ async def run(url: str) -> dict[str, float | int]:
 
 
 def main() -> None:
-    url = os.environ.get("PARLEY_BENCH_REDIS")
-    cluster, started = None, False
-    if not url:
-        cluster = LocalCluster(ROOT / ".parley", parse_ports(PORTS))
-        started = not cluster.status().ok
-        cluster.up()
-        url = cluster.url()
-    try:
+    with bench_cluster(ROOT / ".parley", PORTS) as url:
         figures = asyncio.run(run(url))
-    finally:
-        if cluster is not None and started:
-            cluster.down()
     print(f"{'workload':<28}{'ops/s':>12}")
     print(f"{'raw INCR':<28}{figures['incr_ops_per_s']:>12,}")
     print(f"{'GCRA check (EVALSHA)':<28}{figures['ratelimit_checks_per_s']:>12,}")

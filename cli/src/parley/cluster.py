@@ -13,7 +13,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -466,3 +467,28 @@ class LocalCluster:
         self.down()
         for port in self.ports:
             shutil.rmtree(self.node_dir(port), ignore_errors=True)
+
+
+@contextmanager
+def bench_cluster(root: Path, ports: str, *, fresh: bool = False) -> Iterator[str]:
+    """The URL of the cluster a benchmark measures.
+
+    ``PARLEY_BENCH_REDIS`` when set; else a local cluster on ``ports`` under ``root``, started
+    (wiped first when ``fresh``) and stopped afterwards, unless it was already running.
+    """
+    external = os.environ.get("PARLEY_BENCH_REDIS")
+    if external:
+        yield external
+        return
+    cluster = LocalCluster(root, parse_ports(ports))
+    if fresh:
+        cluster.reset()
+    started = not cluster.status().ok
+    cluster.up()
+    try:
+        yield cluster.url()
+    finally:
+        if fresh:
+            cluster.reset()
+        elif started:
+            cluster.down()
