@@ -12,6 +12,7 @@ from contracts.auth import SessionInfo, TokenPair
 from contracts.chat import ChatMessage, Conversation
 from contracts.notification import Notification, NotificationPreferences
 from contracts.user import Preferences, Presence, Profile
+from gateway.handlers.realtime_frames import message_object, notification_object
 
 Json = dict[str, Any]
 
@@ -71,19 +72,8 @@ def session(s: SessionInfo, *, current: str) -> Json:
 
 def message(m: ChatMessage) -> Json:
     """``{id, conversation_id, seq, sender_id, body, client_msg_id, mentions, created_at,
-    edited_at, deleted}``."""
-    return {
-        "id": m.id,
-        "conversation_id": m.conversation_id,
-        "seq": m.seq,
-        "sender_id": m.sender_id,
-        "body": m.body,
-        "client_msg_id": m.client_msg_id,
-        "mentions": list(m.mentions),
-        "created_at": m.created_at,
-        "edited_at": m.edited_at,
-        "deleted": m.deleted,
-    }
+    edited_at, deleted}``: the same object WebSocket frames carry."""
+    return message_object(m)
 
 
 def conversation(c: Conversation) -> Json:
@@ -100,19 +90,9 @@ def conversation(c: Conversation) -> Json:
 
 
 def notification(n: Notification) -> Json:
-    """``{id, kind, conversation_id, read, created_at}`` and the details the service gives."""
-    return {
-        "id": n.id,
-        "kind": n.kind,
-        "conversation_id": n.conversation_id,
-        "read": n.read,
-        "created_at": n.created_at,
-        "sender_id": n.sender_id,
-        "seq": n.seq,
-        "count": n.count,
-        "preview": n.preview,
-        "updated_at": n.updated_at,
-    }
+    """``{id, kind, conversation_id, read, created_at}``, the details the service gives, and
+    ``updated_at`` (a coalesced notification grows): the WebSocket object plus that field."""
+    return {**notification_object(n), "updated_at": n.updated_at}
 
 
 def notification_preferences(p: NotificationPreferences) -> Json:
