@@ -89,9 +89,11 @@ def service_env(
     return env
 
 
-def _script(service: str) -> str:
-    """The service's console script from the environment running us (``parley-<service>``)."""
-    return str(Path(sys.executable).parent / f"parley-{service}")
+def service_script(service: str) -> str:
+    """The service's console script (``parley-<service>``): beside this interpreter, else the
+    one on the PATH."""
+    candidate = Path(sys.executable).parent / f"parley-{service}"
+    return str(candidate) if candidate.exists() else f"parley-{service}"
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,10 @@ class Fleet:
         # The child keeps its own copy of the descriptor; ours can close right away.
         with log.open("wb") as out:
             popen = subprocess.Popen(
-                [_script(service), "serve"], env=full_env, stdout=out, stderr=subprocess.STDOUT
+                [service_script(service), "serve"],
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         process = ServiceProcess(name, service, port, log, popen)
         self.processes[name] = process

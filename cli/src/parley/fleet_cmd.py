@@ -6,11 +6,9 @@ import os
 import shlex
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -18,6 +16,7 @@ import typer
 from honcho import manager as honcho_manager
 
 from parley.cluster import ClusterError, LocalCluster, ports_from_env
+from parley.fleet import SERVICES, service_script
 from shared.service.paths import state_dir
 
 
@@ -48,13 +47,6 @@ FLEET = (
     ServiceSpec("notification", 8104, owns_database=True),
     ServiceSpec("gateway", 8080, owns_database=False),
 )
-SERVICE_NAMES = tuple(s.name for s in FLEET)
-
-
-def _script(name: str) -> str:
-    """The service's console script, from the same environment as this command."""
-    candidate = Path(sys.executable).parent / f"parley-{name}"
-    return str(candidate) if candidate.exists() else f"parley-{name}"
 
 
 def _service_env(spec: ServiceSpec, redis_url: str, host: str) -> dict[str, str]:
@@ -116,7 +108,7 @@ def up(
     for spec in FLEET:
         fleet.add_process(
             spec.name,
-            f"exec {shlex.quote(_script(spec.name))} serve",
+            f"exec {shlex.quote(service_script(spec.name))} serve",
             env=_service_env(spec, cluster.url(), host),
         )
     done = threading.Event()
@@ -133,11 +125,11 @@ def up(
 
 
 def migrate(
-    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICE_NAMES)}.")],
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}.")],
 ) -> None:
     """Apply the service's database migrations (its ``<PREFIX>DATABASE_URL``, else SQLite)."""
-    if service not in SERVICE_NAMES:
+    if service not in SERVICES:
         typer.echo(f"parley migrate: unknown service {service!r}", err=True)
         raise typer.Exit(2)
-    result = subprocess.run([_script(service), "migrate"], check=False)
+    result = subprocess.run([service_script(service), "migrate"], check=False)
     raise typer.Exit(result.returncode)
