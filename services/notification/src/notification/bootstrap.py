@@ -40,10 +40,7 @@ from shared.service.runtime import ServiceRuntime
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
-# Every partition reserves a whole batch of the in-flight budget while its read blocks; with 32
-# partitions (commands + chat events + user events) a batch above max_in_flight / 32 starves some
-# partitions entirely (shared.bus issue, reported). 32 x 64 = 2048 = the default budget.
-CONSUMER = ConsumerSettings(batch=64)
+CONSUMER = ConsumerSettings()
 
 
 @dataclass
