@@ -19,7 +19,7 @@ from notification.api.subscribers import Handlers, build_consumers
 from notification.channels import InAppChannel, LogChannel, WebhookChannel
 from notification.config import Settings
 from notification.domain.delivery import ChannelName
-from notification.handlers.delivering import DeliveryHandlers
+from notification.handlers.delivering import DeliveryHandlers, Dispatcher
 from notification.handlers.messages import MessageHandlers
 from notification.handlers.preferences import PreferenceHandlers
 from notification.handlers.projections import ProjectionHandlers
@@ -110,18 +110,21 @@ def assemble(
     channels: dict[ChannelName, Channel] = {"in_app": in_app, "log": LogChannel()}
     if settings.webhook_secret is not None:
         channels["webhook"] = webhook
+    dispatcher = Dispatcher(queue=queue, instant={"in_app": in_app})
     handlers = Handlers(
         messages=MessageHandlers(
             store=store,
             audiences=audiences,
             realtime=realtime,
             badges=badges,
-            queue=queue,
+            dispatcher=dispatcher,
             coalesce_window=timedelta(seconds=settings.coalesce_window),
         ),
         reading=reading,
         preferences=PreferenceHandlers(store=store, audiences=audiences),
-        projections=ProjectionHandlers(store=store, realtime=realtime, badges=badges, queue=queue),
+        projections=ProjectionHandlers(
+            store=store, realtime=realtime, badges=badges, dispatcher=dispatcher
+        ),
         delivering=DeliveryHandlers(store=store, channels=channels),
     )
     consumers = build_consumers(

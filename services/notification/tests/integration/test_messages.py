@@ -18,9 +18,11 @@ from contracts.notification import (
 )
 from notification.bootstrap import Service
 from notification.store.redis_realtime import RedisRealtimeState
+from notification.store.sql_notifications import delivery_rows
 from shared.bus import Publisher, wire
 from shared.pubsub import PubSub
 from shared.redis.client import AnyRedis
+from shared.service.database import Database
 
 pytestmark = pytest.mark.integration
 
@@ -61,6 +63,34 @@ async def test_an_offline_member_is_notified_and_an_online_viewing_member_is_not
     )
     assert await listed(service, carol) == []
     assert await listed(service, alice) == []  # never the sender
+
+
+async def test_an_online_member_gets_the_in_app_frame_and_an_offline_one_the_outbound_too(
+    service: Service,
+    redis: AnyRedis,
+    database: Database,
+    chat_facts: Any,
+    user_publisher: Publisher,
+    user_ids: Any,
+    eventually: Any,
+) -> None:
+    alice, bob, carol = user_ids(3)
+    conversation = await chat_facts.conversation(alice, bob, carol)
+    await user_publisher.publish(user.PresenceChanged(user_id=carol, status="online"))
+    state = RedisRealtimeState(redis)
+    await eventually(lambda: state.online([bob, carol]), lambda online: online == {carol})
+    channel = registry.channel("rt.user").key(carol)
+    async with PubSub(redis).subscribe(channel, realtime.Frame) as carols_devices:
+        await chat_facts.post(conversation, alice, "standup?")
+        _, pushed = realtime.open_frame(await carols_devices.get(timeout=10))
+    assert isinstance(pushed, NotificationCreated) and pushed.unread_count == 1
+    [bobs] = await eventually(lambda: listed(service, bob), lambda items: len(items) == 1)
+    rows = await eventually(
+        lambda: delivery_rows(database.engine, bobs.id),
+        lambda r: r.get("log", ("", 0))[0] == "delivered",
+    )
+    assert rows == {"log": ("delivered", 1)}  # away: the outbound channel, tracked
+    assert await delivery_rows(database.engine, pushed.notification.id) == {}  # connected
 
 
 async def test_a_muted_conversation_notifies_nobody_until_the_mute_ends(

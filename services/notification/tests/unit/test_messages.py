@@ -19,6 +19,7 @@ from notification.domain.preferences import (
     ConversationSettings,
     UserSettings,
 )
+from notification.handlers.delivering import Dispatcher
 from notification.handlers.messages import MessageHandlers
 from notification.handlers.reading import ReadingHandlers
 from notification.store.protocols import AudienceLoader, BadgeLoader, DeliveryStatus
@@ -174,10 +175,17 @@ class NoCache:
 class FakeRealtime:
     def __init__(self) -> None:
         self.viewing: dict[str, str] = {}
+        self.present: set[str] = set()
 
     async def set_presence(self, user_id: str, *, online: bool) -> None:
-        if not online:
+        if online:
+            self.present.add(user_id)
+        else:
+            self.present.discard(user_id)
             self.viewing.pop(user_id, None)
+
+    async def online(self, user_ids: Sequence[str]) -> frozenset[str]:
+        return frozenset(u for u in user_ids if u in self.present)
 
     async def set_viewing(self, user_id: str, conversation_id: str | None) -> None:
         if conversation_id is None:
@@ -215,6 +223,20 @@ class FakeQueue:
         self.jobs.extend(jobs)
 
 
+class FakeInApp:
+    name: ChannelName = "in_app"
+
+    def __init__(self) -> None:
+        self.sent: list[DeliveryJob] = []
+        self.broken = False
+
+    async def send(self, job: DeliveryJob) -> int:
+        if self.broken:
+            raise ConnectionError("redis is down")
+        self.sent.append(job)
+        return 1
+
+
 class FakeAnnouncer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[str], int]] = []
@@ -231,6 +253,7 @@ class World:
         self.realtime = FakeRealtime()
         self.badges = FakeBadges()
         self.queue = FakeQueue()
+        self.in_app = FakeInApp()
         self.announcer = FakeAnnouncer()
         ids = count(1)
         self.messages = MessageHandlers(
@@ -238,7 +261,7 @@ class World:
             audiences=NoCache(),
             realtime=self.realtime,
             badges=self.badges,
-            queue=self.queue,
+            dispatcher=Dispatcher(queue=self.queue, instant={"in_app": self.in_app}),
             coalesce_window=timedelta(seconds=60),
             clock=lambda: NOW,
             new_id=lambda: f"n{next(ids)}",
@@ -272,15 +295,37 @@ def world() -> World:
     return w
 
 
-async def test_a_posted_message_notifies_and_queues_in_app_and_log(world: World) -> None:
+async def test_a_posted_message_announces_in_app_and_queues_log_for_offline_members(
+    world: World,
+) -> None:
     outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
     assert sorted(n.user_id for n in outcome.created) == ["bob", "carol"]
+    assert sorted(j.notification.user_id for j in world.in_app.sent) == ["bob", "carol"]
     assert sorted((j.notification.user_id, j.channel) for j in world.queue.jobs) == [
-        ("bob", "in_app"),
         ("bob", "log"),
-        ("carol", "in_app"),
         ("carol", "log"),
     ]
+    # Only queued (outbound) jobs get a delivery row; the in-app announcement is not queued.
+    assert sorted(world.store.deliveries) == sorted(
+        (j.notification.id, "log") for j in world.queue.jobs
+    )
+
+
+async def test_an_online_member_gets_the_in_app_frame_and_nothing_outbound(world: World) -> None:
+    await world.realtime.set_presence("bob", online=True)
+    await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert sorted(j.notification.user_id for j in world.in_app.sent) == ["bob", "carol"]
+    assert [(j.notification.user_id, j.channel) for j in world.queue.jobs] == [("carol", "log")]
+
+
+async def test_a_failed_in_app_announcement_keeps_the_notification_and_the_queue(
+    world: World,
+) -> None:
+    world.in_app.broken = True
+    outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert sorted(n.user_id for n in outcome.created) == ["bob", "carol"]
+    assert len(world.queue.jobs) == 2
+    assert await world.reading.unread_count("bob") == 1
 
 
 async def test_the_same_event_twice_changes_nothing_the_second_time(world: World) -> None:
@@ -288,7 +333,8 @@ async def test_the_same_event_twice_changes_nothing_the_second_time(world: World
     await world.messages.on_message_posted(event, "e1")
     again = await world.messages.on_message_posted(event, "e1")
     assert again.created == [] and again.grown == []
-    assert len(world.store.notifications) == 2 and len(world.queue.jobs) == 4
+    assert len(world.store.notifications) == 2
+    assert len(world.queue.jobs) == 2 and len(world.in_app.sent) == 2
 
 
 async def test_a_viewing_member_gets_nothing(world: World) -> None:

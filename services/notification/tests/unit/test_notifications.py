@@ -81,6 +81,12 @@ def test_quiet_hours_keep_only_the_in_app_channel() -> None:
     assert channels_for(Verdict.SKIP_MUTED, settings) == []
 
 
+def test_an_online_user_gets_only_the_in_app_channel() -> None:
+    settings = UserSettings(webhook_url="https://example.test/hook")
+    assert channels_for(Verdict.NOTIFY, settings, online=True) == ["in_app"]
+    assert channels_for(Verdict.NOTIFY, settings, online=False) == ["in_app", "log", "webhook"]
+
+
 def test_backoff_doubles_up_to_its_cap() -> None:
     assert [backoff(n, base=0.5, cap=3.0) for n in (1, 2, 3, 4, 5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 

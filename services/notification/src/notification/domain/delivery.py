@@ -12,12 +12,20 @@ from notification.domain.preferences import UserSettings
 ChannelName = Literal["in_app", "log", "webhook"]
 
 
-def channels_for(verdict: Verdict, settings: UserSettings) -> list[ChannelName]:
-    """The channels of one notification: in-app always; outbound ones unless quiet hours."""
+INSTANT_CHANNELS: frozenset[ChannelName] = frozenset({"in_app"})
+"""Channels announced right after the commit rather than through the delivery queue."""
+
+
+def channels_for(
+    verdict: Verdict, settings: UserSettings, *, online: bool = False
+) -> list[ChannelName]:
+    """The channels of one notification: in-app always; outbound ones (log, webhook) only for a
+    user who is offline and outside quiet hours. A connected user's devices get the in-app frame
+    already; pushing the same notification outside would reach them twice."""
     if not verdict.notifies:
         return []
     channels: list[ChannelName] = ["in_app"]
-    if verdict is Verdict.NOTIFY:
+    if verdict is Verdict.NOTIFY and not online:
         channels.append("log")
         if settings.webhook_url:
             channels.append("webhook")
@@ -36,3 +44,8 @@ class DeliveryJob:
     notification: Notification
     channel: ChannelName
     webhook_url: str | None = None
+
+    @property
+    def queued(self) -> bool:
+        """Whether the job goes through the delivery queue (outbound channels) or is instant."""
+        return self.channel not in INSTANT_CHANNELS

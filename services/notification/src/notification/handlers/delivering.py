@@ -1,14 +1,58 @@
-"""Delivery workers: hand a queued notification to its channel and record the outcome."""
+"""Dispatch and delivery: in-app at once after the commit; outbound channels through the queue.
+
+The in-app announcement is one publish on the user's channel and one stream entry, so it is sent
+by the handler that created the notification, right after its commit: a round trip through the
+delivery queue would double the work of every notification and add a hop of latency. Outbound
+channels (log, webhook) may be slow or fail, so they go through the queue and its workers, which
+retry, record the outcome in ``deliveries`` and dead-letter.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 
 from contracts.base import utcnow
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.errors import DeliveryFailedError
-from notification.store.protocols import Channel, NotificationStore
+from notification.store.protocols import Channel, DeliveryQueue, NotificationStore
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    """Hands committed jobs on: instant ones to their channel now, queued ones to the queue."""
+
+    def __init__(self, *, queue: DeliveryQueue, instant: Mapping[ChannelName, Channel]) -> None:
+        self._queue = queue
+        self._instant = instant
+
+    async def dispatch(self, jobs: Sequence[DeliveryJob]) -> None:
+        """Queue the outbound jobs, then announce the in-app ones (concurrently).
+
+        A failed announcement is logged, not raised: the notification is stored and counted, and
+        the client lists it on its next read; retrying the whole event would create nothing new.
+        """
+        queued = [j for j in jobs if j.queued]
+        if queued:
+            await self._queue.enqueue(queued)
+        instant = [j for j in jobs if not j.queued]
+        if not instant:
+            return
+        results = await asyncio.gather(
+            *(self._instant[j.channel].send(j) for j in instant), return_exceptions=True
+        )
+        for job, result in zip(instant, results, strict=True):
+            if isinstance(result, BaseException):
+                if isinstance(result, asyncio.CancelledError):
+                    raise result
+                log.warning(
+                    "in-app announcement of notification %s failed: %r",
+                    job.notification.id,
+                    result,
+                )
 
 
 class DeliveryHandlers:

@@ -1,4 +1,4 @@
-"""From a posted message to notifications: decide, coalesce, store, count, queue for delivery."""
+"""From a posted message to notifications: decide, coalesce, store, count, dispatch."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from datetime import datetime, timedelta
 
 from contracts.base import new_message_id, utcnow
 from contracts.chat import MessagePosted
-from notification.domain.deciding import Decision, PostedMessage, decide
+from notification.domain.deciding import Decision, PostedMessage, Verdict, decide
 from notification.domain.delivery import DeliveryJob, channels_for
 from notification.domain.notifications import Notification, coalesce, preview_of
 from notification.domain.preferences import Audience
+from notification.handlers.delivering import Dispatcher
 from notification.store.protocols import (
     AudienceCache,
     Badges,
-    DeliveryQueue,
     NotificationStore,
     RealtimeState,
 )
@@ -40,7 +40,7 @@ class MessageHandlers:
         audiences: AudienceCache,
         realtime: RealtimeState,
         badges: Badges,
-        queue: DeliveryQueue,
+        dispatcher: Dispatcher,
         coalesce_window: timedelta,
         clock: Callable[[], datetime] = utcnow,
         new_id: Callable[[], str] = new_message_id,
@@ -49,7 +49,7 @@ class MessageHandlers:
         self._audiences = audiences
         self._realtime = realtime
         self._badges = badges
-        self._queue = queue
+        self._dispatcher = dispatcher
         self._window = coalesce_window
         self._clock = clock
         self._new_id = new_id
@@ -81,6 +81,10 @@ class MessageHandlers:
             message, members=members, audiences=audiences, viewing=viewing, now=self._clock()
         )
         told = [d for d in decisions if d.verdict.notifies]
+        # Outbound channels are for members who are away; only they need the presence lookup.
+        online = await self._realtime.online(
+            [d.user_id for d in told if d.verdict is Verdict.NOTIFY]
+        )
         async with self._store.unit() as unit:
             if not await unit.claim(message_id):
                 return Outcome(decisions, [], [])
@@ -98,10 +102,10 @@ class MessageHandlers:
                 settings = audiences.get(d.user_id, Audience()).settings
                 jobs.extend(
                     DeliveryJob(notification=n, channel=c, webhook_url=settings.webhook_url)
-                    for c in channels_for(d.verdict, settings)
+                    for c in channels_for(d.verdict, settings, online=d.user_id in online)
                 )
             await unit.save_notifications(created, grown)
-            await unit.queue_deliveries(jobs, at=self._clock())
+            await unit.queue_deliveries([j for j in jobs if j.queued], at=self._clock())
         await self._badges.add({n.user_id: 1 for n in created})
-        await self._queue.enqueue(jobs)
+        await self._dispatcher.dispatch(jobs)
         return Outcome(decisions, created, grown)

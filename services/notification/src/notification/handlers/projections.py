@@ -11,7 +11,8 @@ from contracts.notification import SetViewing
 from contracts.user import PresenceChanged
 from notification.domain.delivery import DeliveryJob
 from notification.domain.notifications import Notification
-from notification.store.protocols import Badges, DeliveryQueue, NotificationStore, RealtimeState
+from notification.handlers.delivering import Dispatcher
+from notification.store.protocols import Badges, NotificationStore, RealtimeState
 
 
 class ProjectionHandlers:
@@ -23,7 +24,7 @@ class ProjectionHandlers:
         store: NotificationStore,
         realtime: RealtimeState,
         badges: Badges,
-        queue: DeliveryQueue,
+        dispatcher: Dispatcher,
         new_id: Callable[[], str] = new_message_id,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
@@ -31,7 +32,7 @@ class ProjectionHandlers:
         self._store = store
         self._realtime = realtime
         self._badges = badges
-        self._queue = queue
+        self._dispatcher = dispatcher
         self._new_id = new_id
 
     async def on_conversation_created(self, event: ConversationCreated, message_id: str) -> None:
@@ -60,9 +61,8 @@ class ProjectionHandlers:
             )
             job = DeliveryJob(notification=n, channel="in_app")
             await unit.save_notifications([n], [])
-            await unit.queue_deliveries([job], at=n.created_at)
         await self._badges.add({event.user_id: 1})
-        await self._queue.enqueue([job])
+        await self._dispatcher.dispatch([job])
 
     async def on_member_removed(self, event: MemberRemoved, message_id: str) -> None:
         """A member left."""

@@ -145,6 +145,10 @@ class RealtimeState(Protocol):
         """Users online and viewing the conversation now."""
         ...
 
+    async def online(self, user_ids: Sequence[str]) -> frozenset[str]:
+        """Those of ``user_ids`` who are online now."""
+        ...
+
 
 BadgeLoader = Callable[[], Awaitable[int]]
 

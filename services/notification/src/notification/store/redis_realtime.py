@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 from notification.store.redis_keys import (
     TTL,
@@ -47,6 +48,13 @@ class RedisRealtimeState:
         await self._client.hset(viewers, user_id, str(expires))
         await self._client.pexpire(viewers, ttl_ms)
         await self._client.set(user_key, conversation_id.encode(), px=ttl_ms)
+
+    async def online(self, user_ids: Sequence[str]) -> frozenset[str]:
+        """Those of ``user_ids`` whose presence key exists (one EXISTS per user, concurrently)."""
+        if not user_ids:
+            return frozenset()
+        present = await asyncio.gather(*(self._client.exists(presence_key(u)) for u in user_ids))
+        return frozenset(u for u, p in zip(user_ids, present, strict=True) if p)
 
     async def viewers(self, conversation_id: str) -> frozenset[str]:
         """Users whose viewing mark is fresh and who are online."""
