@@ -185,7 +185,7 @@ def _allowed(cluster: DeployCluster, user: str, *command: str) -> bool:
     return reply == "OK"
 
 
-@pytest.mark.parametrize("group", registry.GROUPS, ids=lambda g: g.service)
+@pytest.mark.parametrize("group", registry.GROUPS, ids=lambda g: g.name)
 def test_each_group_can_consume_acknowledge_and_dead_letter_its_streams(
     deploy_cluster: DeployCluster, group: GroupSpec
 ) -> None:

@@ -80,10 +80,16 @@ GROUPS: tuple[GroupSpec, ...] = (
     ),
     GroupSpec(
         service="gateway",
-        streams=("auth.events", "user.events", "chat.events", "notification.events"),
+        streams=("auth.events",),
         per_instance=True,
-        description="every gateway instance must see every revocation and key rotation, and "
-        "the events that invalidate its cached responses",
+        description="every gateway instance must see every revocation and key rotation",
+    ),
+    GroupSpec(
+        service="gateway",
+        role="cache",
+        streams=("user.events", "chat.events"),
+        description="the events that make cached responses stale; the cache is in Redis and "
+        "shared by every instance, so one instance drops the entries for all",
     ),
 )
 
@@ -152,7 +158,7 @@ def _collect(modules: tuple[ModuleType, ...]) -> tuple[type[Message], ...]:
 MESSAGES: tuple[type[Message], ...] = _collect(_MODULES)
 
 _STREAMS = {s.name: s for s in STREAMS}
-_GROUPS = {g.service: g for g in GROUPS}
+_GROUPS = {g.name: g for g in GROUPS}
 _CHANNELS = {c.family: c for c in CHANNELS}
 _MESSAGES: dict[tuple[str, int], type[Message]] = {}
 
@@ -165,12 +171,13 @@ def stream(name: str) -> StreamSpec:
         raise UnknownMessageError(f"no stream {name!r}") from None
 
 
-def group(service: str) -> GroupSpec:
-    """The consumer group of ``service``; raises UnknownMessageError."""
+def group(name: str) -> GroupSpec:
+    """The consumer group named ``name`` (a service, or ``<service>.<role>``); raises
+    UnknownMessageError."""
     try:
-        return _GROUPS[service]
+        return _GROUPS[name]
     except KeyError:
-        raise UnknownMessageError(f"no consumer group {service!r}") from None
+        raise UnknownMessageError(f"no consumer group {name!r}") from None
 
 
 def channel(family: str) -> ChannelSpec:

@@ -79,7 +79,7 @@ def registry_document() -> dict[str, Any]:
         for s in registry.STREAMS
     }
     groups = {
-        g.service: {"streams": list(g.streams), "per_instance": g.per_instance}
+        g.name: {"streams": list(g.streams), "per_instance": g.per_instance}
         for g in registry.GROUPS
     }
     channels = {

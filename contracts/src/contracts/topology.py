@@ -86,21 +86,24 @@ class GroupSpec:
 
     ``per_instance`` groups (named ``<service>.<instance id>``) give every instance of the service
     every message, for state each instance must hold in full (e.g. revoked sessions in gateways).
+    A service with a second group names it by ``role`` (``<service>.<role>``): the gateway reads
+    revocations per instance but cache invalidations once for the fleet.
     """
 
     service: str
     streams: tuple[str, ...]
     per_instance: bool = False
+    role: str = ""
     description: str = ""
 
     @property
     def name(self) -> str:
         """The group name (for ``per_instance`` groups, the prefix before ``.<instance>``)."""
-        return self.service
+        return f"{self.service}.{self.role}" if self.role else self.service
 
     def instance_group(self, instance_id: str) -> str:
-        """The group name an instance uses: the service, or ``<service>.<instance>``."""
-        return f"{self.service}.{instance_id}" if self.per_instance else self.service
+        """The group name an instance uses: ``name``, or ``<name>.<instance>`` per instance."""
+        return f"{self.name}.{instance_id}" if self.per_instance else self.name
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, FastAPI
 
 from gateway.api import rest_auth, rest_chat, rest_notifications, rest_users
 from gateway.api.errors import install_error_handlers
-from gateway.api.events import InstanceEvents
+from gateway.api.events import CACHE_GROUP, INSTANCE_GROUP, GatewayEvents
 from gateway.api.middleware import RequestTracking
 from gateway.config import Settings
 from gateway.handlers.backend import Backend
@@ -109,12 +109,22 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     publisher = Publisher(runtime.redis, producer="gateway")
     requester = Requester(runtime.redis, publisher, instance_id=settings.instance)
     deps = wire(runtime, requester)
-    events = InstanceEvents(
-        runtime.redis,
-        {**deps.tokens.event_handlers(), **invalidation_handlers(deps.responses)},
-        instance_id=settings.instance,
-        settings=consumer_settings,
-    )
+    events = [
+        GatewayEvents(
+            runtime.redis,
+            deps.tokens.event_handlers(),
+            group=INSTANCE_GROUP,
+            instance_id=settings.instance,
+            settings=consumer_settings,
+        ),
+        GatewayEvents(
+            runtime.redis,
+            invalidation_handlers(deps.responses),
+            group=CACHE_GROUP,
+            instance_id=settings.instance,
+            settings=consumer_settings,
+        ),
+    ]
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -122,8 +132,9 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
             stack.push_async_callback(publisher.aclose)
             await stack.enter_async_context(requester)
             await deps.tokens.start()
-            await events.start()
-            stack.push_async_callback(events.stop)
+            for consumer in events:
+                await consumer.start()
+                stack.push_async_callback(consumer.stop)
             yield
 
     app = FastAPI(

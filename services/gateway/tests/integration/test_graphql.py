@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from contracts import user
-from gateway.api.events import InstanceEvents
+from gateway.api.events import CACHE_GROUP, GatewayEvents
 from gateway.api.graphql import build_schema
 from gateway.handlers.invalidation import invalidation_handlers
 from gateway.handlers.realtime_options import RealtimeOptions
@@ -26,9 +26,10 @@ ME = "query Me { me { id displayName } }"
 @pytest.fixture(scope="module")
 async def gateway(redis_url: str) -> AsyncIterator[Gateway]:
     async with running_gateway(redis_url, RealtimeOptions()) as gw:
-        events = InstanceEvents(
+        events = GatewayEvents(
             gw.deps.runtime.redis,
             invalidation_handlers(gw.deps.responses),
+            group=CACHE_GROUP,
             instance_id=gw.deps.instance_id,
             settings=ConsumerSettings(block_ms=50),
         )
@@ -68,6 +69,15 @@ async def test_a_repeated_query_is_served_from_the_cache(gateway: Gateway) -> No
     assert first.json() == second.json() == {"data": {"me": {"id": me, "displayName": "Ada"}}}
     assert (first.headers["x-cache"], second.headers["x-cache"]) == ("miss", "hit")
     assert profile_reads(gateway, me) == 1
+
+
+async def test_a_query_showing_notifications_is_never_cached(gateway: Gateway) -> None:
+    me = someone(gateway)
+    query = "query N { me { id } notifications { id } }"
+    answers = [await ask(gateway, me, query) for _ in range(2)]
+    assert [a.headers["x-cache"] for a in answers] == ["miss", "miss"]
+    assert answers[1].json() == {"data": {"me": {"id": me}, "notifications": []}}
+    assert profile_reads(gateway, me) == 2
 
 
 async def test_results_are_cached_per_viewer(gateway: Gateway) -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts import chat, notification, user
+from contracts import chat, notification, registry, user
 from gateway.handlers.invalidation import INVALIDATING_EVENTS, tags_of
 from gateway.handlers.responses import ROUTE_TTL, cache_key, etag_matches, etag_of
 
@@ -46,7 +46,7 @@ def test_if_none_match_accepts_lists_weak_tags_and_star() -> None:
 
 
 def test_every_cached_route_has_a_ttl_rule() -> None:
-    for route in ("me", "user", "users", "conversations", "messages", "notifications", "unread"):
+    for route in ("me", "user", "users", "conversations", "messages", "notification-preferences"):
         assert ROUTE_TTL[route].ttl > 0
 
 
@@ -75,10 +75,24 @@ def test_a_posted_message_invalidates_its_conversation() -> None:
     assert tags_of(chat.MessagePosted(conversation_id="c1", message=message)) == ["conv:c1"]
 
 
-def test_a_read_notification_invalidates_that_users_notifications() -> None:
+def test_notifications_are_not_cached_so_their_events_invalidate_nothing() -> None:
     event = notification.NotificationsRead(user_id="u9", unread_count=0)
-    assert tags_of(event) == ["notif:u9"]
+    assert tags_of(event) == []
+    assert "notifications" not in ROUTE_TTL and "unread" not in ROUTE_TTL
+
+
+def test_user_preferences_invalidate_the_notification_preferences_too() -> None:
+    assert tags_of(user.PreferencesUpdated(user_id="u9", preferences=user.Preferences())) == [
+        "prefs:u9",
+        "nprefs:u9",
+    ]
 
 
 def test_every_consumed_event_class_is_an_event_with_a_stream() -> None:
     assert all(cls.STREAM.endswith(".events") for cls in INVALIDATING_EVENTS)
+
+
+def test_the_cache_group_reads_every_stream_of_the_invalidating_events() -> None:
+    group = registry.group("gateway.cache")
+    assert not group.per_instance
+    assert {cls.STREAM for cls in INVALIDATING_EVENTS} <= set(group.streams)

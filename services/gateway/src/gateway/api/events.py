@@ -1,10 +1,16 @@
-"""The gateway's per-instance event consumer: revocations, key rotations, cache invalidation.
+"""The gateway's event consumers: revocations and key rotations per instance; cache invalidation
+once for the fleet.
 
-Every instance reads with its own group ``gateway.<instance id>`` (the registry's per-instance
-``gateway`` group), because each holds its own revoked-session set and key set. It starts at the
-streams' end (``$``): older revocations come from Redis (``gateway:revoked:{sessions}``), and
-older changes only concern entries that have expired or were invalidated by another instance.
-On a clean stop the instance's groups are destroyed, so they never hold back stream trimming.
+- ``gateway.<instance id>`` (the registry's per-instance ``gateway`` group) reads ``auth.events``:
+  each instance holds its own revoked-session set and key set, so each must see every event. It
+  starts at the streams' end (``$``): older revocations come from Redis
+  (``gateway:revoked:{sessions}``). On a clean stop the instance's groups are destroyed, so they
+  never hold back stream trimming.
+- ``gateway.cache`` (shared) reads the events that make cached responses stale. The response and
+  GraphQL caches live in Redis and are shared by every instance, so one instance dropping an
+  entry drops it for all: reading these events once per instance would multiply the work by the
+  number of gateways for nothing. The group is created at the streams' end on first start and
+  outlives instances, like any service group.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from contracts import registry
 from contracts.base import Envelope
+from contracts.topology import GroupSpec
 from shared.bus import Consumer, ConsumerSettings
 from shared.redis.client import AnyRedis
 
@@ -23,21 +30,29 @@ log = logging.getLogger(__name__)
 
 EventHandlers = dict[type[Any], Callable[[Any, Envelope], Awaitable[None]]]
 
+INSTANCE_GROUP = "gateway"
+CACHE_GROUP = "gateway.cache"
 
-class InstanceEvents:
-    """Start/stop the per-instance consumer over ``handlers`` (message class -> handler)."""
+
+class GatewayEvents:
+    """Start/stop one consumer of ``group`` (a registry group name) over ``handlers``."""
 
     def __init__(
         self,
         client: AnyRedis,
         handlers: EventHandlers,
         *,
+        group: str,
         instance_id: str,
         settings: ConsumerSettings | None = None,
     ) -> None:
         self._client = client
-        self.group = registry.group("gateway").instance_group(instance_id)
+        self.spec: GroupSpec = registry.group(group)
+        self.group = self.spec.instance_group(instance_id)
         self._streams = {registry.stream_of(cls) for cls in handlers}
+        outside = {s.name for s in self._streams} - set(self.spec.streams)
+        if outside:
+            raise ValueError(f"group {group} does not read {', '.join(sorted(outside))}")
         self._consumer = Consumer(
             client,
             group=self.group,
@@ -49,13 +64,13 @@ class InstanceEvents:
         )
 
     async def start(self) -> None:
-        """Create the groups at the streams' end and start reading."""
+        """Create the groups at the streams' end (when new) and start reading."""
         await self._consumer.start()
 
     async def stop(self, *, destroy: bool = True) -> None:
-        """Stop reading; with ``destroy``, remove this instance's groups."""
+        """Stop reading; a per-instance group is removed too (unless ``destroy`` is False)."""
         await self._consumer.stop()
-        if not destroy:
+        if not destroy or not self.spec.per_instance:
             return
         for spec in self._streams:
             for key in spec.partition_keys():

@@ -5,7 +5,8 @@
 normalized query text, the variables, the operation name) for a short TTL, tagged with the
 entities it contains; an event about one of them (through the gateway's invalidation consumer,
 :mod:`gateway.handlers.invalidation`) or the viewer's own mutation drops it. Results with errors
-are never cached. ``X-Cache: hit|miss`` says which it was.
+are never cached, nor results that show the viewer's notifications (``GraphContext.volatile``).
+``X-Cache: hit|miss`` says which it was.
 
 Why strawberry: typed resolvers from plain Python classes, and graphql-core's parser, validator
 and executor underneath; we only add what is ours (auth, caching, the cost rule).
@@ -165,7 +166,7 @@ class GraphQLEndpoint:
         if result.errors:
             out["errors"] = [e.formatted for e in result.errors]
         body = msgspec.json.encode(out)
-        if cacheable and result.errors:
+        if cacheable and (result.errors or context.volatile):
             raise _Uncacheable(body)
         return body
 

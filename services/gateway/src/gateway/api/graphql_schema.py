@@ -5,8 +5,9 @@
 
 Resolvers are thin: one command each (through :class:`~gateway.handlers.backend.Backend`), and
 each records the cache tags of the entities it returns in the context (``conv:<id>``,
-``convs:<user>``, ``profile:<user>``, ``notif:<user>``: the vocabulary of
-:mod:`gateway.handlers.invalidation`), so a cached result is dropped when one of them changes.
+``convs:<user>``, ``profile:<user>``: the vocabulary of :mod:`gateway.handlers.invalidation`),
+so a cached result is dropped when one of them changes. A result that shows the viewer's
+notifications is not cached at all (``volatile``), as their REST routes are not.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class GraphContext:
     tags: list[str] = field(default_factory=list)
     invalidate: list[str] = field(default_factory=list)
     """Tags a mutation made stale (invalidated right after, so the viewer reads its writes)."""
+    volatile: bool = False
+    """The result shows something not worth caching (the viewer's notifications)."""
 
     async def call(self, command: Command) -> Any:
         """Send ``command``; a failure becomes a GraphQL error with ``extensions.code``."""
@@ -230,7 +233,7 @@ class Query:
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(self, info: GInfo, limit: int = 50) -> list[Notification]:
         ctx = info.context
-        ctx.tags.append(f"notif:{ctx.viewer.user_id}")
+        ctx.volatile = True
         page: notification.NotificationList = await ctx.call(
             notification.ListNotifications(user_id=ctx.viewer.user_id, limit=_limit(limit))
         )

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from gateway.api.middleware import HEADERS_KEY
 from gateway.handlers.backend import RequestContext, current_context, use_context
 from gateway.handlers.deps import GatewayDeps
-from gateway.handlers.responses import etag_matches
+from gateway.handlers.responses import etag_matches, etag_of
 from gateway.handlers.tokens import AccessClaims, TokenError
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
@@ -138,7 +138,18 @@ async def cached_get(
         query=request.url.query,
         load=body,
     )
-    headers = {"ETag": cached.etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
-    if etag_matches(request.headers.get("if-none-match"), cached.etag):
+    return _conditional(request, cached.body, cached.etag)
+
+
+async def fresh_get(request: Request, load: Callable[[list[str]], Awaitable[Any]]) -> Response:
+    """A GET answered from the owning service every time (no response cache), still with
+    ``ETag`` and ``304`` so an unchanged answer costs the client no body."""
+    body = msgspec.json.encode(await load([]))
+    return _conditional(request, body, etag_of(body))
+
+
+def _conditional(request: Request, body: bytes, etag: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache", "Vary": "Authorization"}
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
-    return Response(cached.body, media_type=JSON, headers=headers)
+    return Response(body, media_type=JSON, headers=headers)

@@ -18,7 +18,7 @@ from contracts.notification import (
     UpdateNotificationPreferences,
 )
 from gateway.api import shapes
-from gateway.api.rest_common import Deps, Me, cached_get, json_response
+from gateway.api.rest_common import Deps, Me, cached_get, fresh_get, json_response
 from gateway.api.schemas import NotificationPreferencesPut, NotificationsReadBody
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
@@ -34,14 +34,13 @@ async def list_notifications(
 ) -> Response:
     """The caller's notifications, newest first."""
 
-    async def load(tags: list[str]) -> object:
+    async def load(_: list[str]) -> object:
         found: NotificationList = await deps.backend.call(
             ListNotifications(user_id=me.user_id, cursor=cursor, limit=limit), me.ctx
         )
-        tags.append(f"notif:{me.user_id}")
         return shapes.page([shapes.notification(n) for n in found.items], found.next)
 
-    return await cached_get(request, deps, me, "notifications", load)
+    return await fresh_get(request, load)
 
 
 @router.post("/read")
@@ -51,7 +50,6 @@ async def mark_read(body: NotificationsReadBody, me: Me, deps: Deps) -> Response
         user_id=me.user_id, ids=list(body.ids), conversation_id=body.conversation_id, all=body.all
     )
     left: UnreadCount = await deps.backend.call(command, me.ctx)
-    await deps.responses.invalidate([f"notif:{me.user_id}"])
     return json_response({"count": left.count})
 
 
@@ -59,12 +57,11 @@ async def mark_read(body: NotificationsReadBody, me: Me, deps: Deps) -> Response
 async def unread_count(request: Request, me: Me, deps: Deps) -> Response:
     """``{count}`` of unread notifications."""
 
-    async def load(tags: list[str]) -> object:
+    async def load(_: list[str]) -> object:
         found: UnreadCount = await deps.backend.call(GetUnreadCount(user_id=me.user_id), me.ctx)
-        tags.append(f"notif:{me.user_id}")
         return {"count": found.count}
 
-    return await cached_get(request, deps, me, "unread", load)
+    return await fresh_get(request, load)
 
 
 @router.get("/preferences")

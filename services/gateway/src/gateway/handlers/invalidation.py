@@ -1,11 +1,17 @@
-"""Which cached responses each event makes stale (tags of :mod:`gateway.handlers.responses`)."""
+"""Which cached responses each event makes stale (tags of :mod:`gateway.handlers.responses`).
+
+A user's notifications and unread count are not cached at the gateway: they change with nearly
+every message in the user's conversations, so an entry would seldom be read before the next
+change dropped it, while every notification would cost the fleet an invalidation. They are
+answered fresh (the unread count from notification's Redis counter), still with an ``ETag``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from contracts import chat, notification, user
+from contracts import chat, user
 from contracts.base import Envelope, Event
 from gateway.handlers.responses import ResponseCache
 
@@ -16,7 +22,8 @@ def tags_of(event: Event) -> list[str]:
         case user.ProfileUpdated(user_id=uid):
             return [f"profile:{uid}"]
         case user.PreferencesUpdated(user_id=uid):
-            return [f"prefs:{uid}"]
+            # notification takes its level from these preferences
+            return [f"prefs:{uid}", f"nprefs:{uid}"]
         case user.ContactAdded(user_id=uid) | user.ContactRemoved(user_id=uid):
             return [f"contacts:{uid}"]
         case user.UserBlocked(user_id=uid) | user.UserUnblocked(user_id=uid):
@@ -37,11 +44,6 @@ def tags_of(event: Event) -> list[str]:
             | chat.ReadUpdated(conversation_id=cid)
         ):
             return [f"conv:{cid}"]
-        case (
-            notification.NotificationCreated(user_id=uid)
-            | notification.NotificationsRead(user_id=uid)
-        ):
-            return [f"notif:{uid}"]
     return []
 
 
@@ -60,10 +62,8 @@ INVALIDATING_EVENTS: tuple[type[Event], ...] = (
     chat.MessageEdited,
     chat.MessageDeleted,
     chat.ReadUpdated,
-    notification.NotificationCreated,
-    notification.NotificationsRead,
 )
-"""The events :func:`tags_of` knows, i.e. those the gateway's consumer reads."""
+"""The events :func:`tags_of` knows, i.e. those the ``gateway.cache`` consumer reads."""
 
 
 def invalidation_handlers(

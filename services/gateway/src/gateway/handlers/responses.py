@@ -3,7 +3,7 @@
 A cached response is the JSON body and its strong ``ETag`` (a hash of the body). Its key is a hash
 of (route, viewer, path, query), so one viewer's answer is never served to another. Entries are
 tagged with the entities they show (``profile:<user id>``, ``conv:<conversation id>``,
-``convs:<user id>``, ``notif:<user id>``...); the gateway's event consumer invalidates those tags
+``convs:<user id>``...); the gateway's ``gateway.cache`` event consumer invalidates those tags
 when the owning service reports a change, and the gateway's own writes invalidate them at once so a
 client reads its own writes.
 
@@ -35,8 +35,6 @@ ROUTE_TTL = TtlPolicy(
         "conversations": TtlRule(ttl=15, jitter=0.1),
         "conversation": TtlRule(ttl=15, jitter=0.1),
         "messages": TtlRule(ttl=30, jitter=0.1),
-        "notifications": TtlRule(ttl=15, jitter=0.1),
-        "unread": TtlRule(ttl=15, jitter=0.1),
         "notification-preferences": TtlRule(ttl=120, jitter=0.1),
     }
 )
