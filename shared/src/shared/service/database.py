@@ -25,7 +25,10 @@ class Database:
         self.is_sqlite = parsed.drivername.startswith("sqlite")
         if self.is_sqlite and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        options: dict[str, object] = {"pool_pre_ping": True}
+        # No pre-ping: it costs a round trip on every checkout, and every transaction. A
+        # connection the server dropped fails its first statement instead; SQLAlchemy then
+        # discards the whole pool, and the work is retried (bus handlers retry with backoff).
+        options: dict[str, object] = {"pool_pre_ping": False, "pool_recycle": 1800}
         if not self.is_sqlite:
             options["pool_size"] = pool_size
         self.engine: AsyncEngine = create_async_engine(url, **options)
