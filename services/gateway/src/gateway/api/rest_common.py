@@ -23,8 +23,11 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/l
 JSON = "application/json"
 
 
-def get_deps(request: Request) -> GatewayDeps:
-    """The instance's :class:`GatewayDeps` (set on ``app.state`` by bootstrap)."""
+async def get_deps(request: Request) -> GatewayDeps:
+    """The instance's :class:`GatewayDeps` (set on ``app.state`` by bootstrap).
+
+    ``async`` on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
+    hand-off on every request for a dictionary lookup."""
     deps: GatewayDeps = request.app.state.deps
     return deps
 
