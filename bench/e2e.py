@@ -46,6 +46,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
 from parley.cluster import LocalCluster, parse_ports
@@ -447,7 +448,7 @@ def main() -> None:
             cluster.up()
             redis_url = cluster.url()
         print(f"redis: {redis_url} ({'given' if external else 'own cluster ' + PORTS})")
-        figures = asyncio.run(run(args, redis_url, home))
+        figures = uvloop.run(run(args, redis_url, home))  # as the services run
         if args.keep_logs:
             print(f"service logs in {home}")
     except BaseException:
