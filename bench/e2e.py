@@ -16,6 +16,9 @@ Figures:
   (matched by ``client_msg_id``) at each OTHER member's socket;
 - ``rate_per_s``: measured posts answered 201 per second (first measured send to last answer);
 - ``delivered`` / ``expected`` / ``lost``: deliveries to other members of those posts;
+- ``cpu_ms_per_post``: CPU time (user + system, from ``/proc``) of each service process, of the
+  Redis nodes and of this client while posting (warm-up included), per post answered 201:
+  where the machine's two cores go;
 - ``cached_get_per_s`` / ``uncached_get_per_s``: ``GET /api/v1/users/{id}`` per second at a fixed
   concurrency, the same requests against the gateway (response cache on) and a second gateway
   process on the same backends with ``GATEWAY_RESPONSE_CACHE=false``, in alternating rounds;
@@ -175,8 +178,23 @@ async def read_socket(ws: ClientConnection, member: Member, deliveries: Deliveri
             deliveries.arrived(str(frame["message"]["client_msg_id"]), member.id, at)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux ``/proc``); 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
+    """CPU seconds so far of each named group of processes."""
+    return {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
+
+
 @dataclass
 class PostResult:
+    answered_201: int = 0  # warm-up included
     ok: int = 0
     failed: int = 0
     first_sent: float = 0.0
@@ -219,6 +237,8 @@ async def post_steadily(
             )
         finally:
             slots.release()
+        if r.status_code == 201:
+            result.answered_201 += 1
         if not measured:
             return
         result.last_answered = max(result.last_answered, time.perf_counter())
@@ -347,6 +367,10 @@ async def measure(
         f"{len(sockets)} WebSockets ready; posting {args.rate:g} msg/s "
         f"for {args.warmup:g}s warm-up + {args.seconds:g}s measured"
     )
+    pids = {name: [p.popen.pid] for name, p in fleet.processes.items()}
+    pids["redis"] = list(args.node_pids)
+    pids["client"] = [os.getpid()]
+    cpu_before = cpu_snapshot(pids)
     posts = await post_steadily(
         http,
         fleet.api,
@@ -357,6 +381,12 @@ async def measure(
         seconds=args.seconds,
         max_in_flight=args.max_in_flight,
     )
+    cpu_after = cpu_snapshot(pids)
+    cpu_ms = {
+        name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(posts.answered_201, 1), 2)
+        for name in pids
+        if name != "gateway-uncached"  # idle while posting
+    }
     for _ in range(50):  # up to 5 s for the last deliveries; the rest count as lost
         if len(deliveries.latencies_ms) >= posts.expected:
             break
@@ -385,6 +415,8 @@ async def measure(
         "lost": posts.expected - len(lat),
         "duplicates": deliveries.duplicates,
         "sockets_closed_by_server": dict(closed),
+        "cpu_ms_per_post": cpu_ms,
+        "cpu_ms_per_post_total": round(sum(cpu_ms.values()), 1),
         **gets,
         "cached_over_uncached": round(
             gets["cached_get_per_s"] / max(gets["uncached_get_per_s"], 1e-9), 2
@@ -407,6 +439,11 @@ def table(figures: dict[str, Any]) -> str:
         (
             "deliveries",
             f"{f['delivered']} of {f['expected']} ({f['lost']} lost, {f['duplicates']} repeated)",
+        ),
+        (
+            "CPU per post",
+            f"{f['cpu_ms_per_post_total']} ms: "
+            + ", ".join(f"{k} {v}" for k, v in f["cpu_ms_per_post"].items()),
         ),
         ("GET /users/{id} cached", f"{f['cached_get_per_s']} /s"),
         ("GET /users/{id} uncached", f"{f['uncached_get_per_s']} /s"),
@@ -438,6 +475,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
+    args.node_pids = []  # our own cluster's nodes, whose CPU time is reported
     external = os.environ.get("PARLEY_BENCH_REDIS")
     cluster = None if external else LocalCluster(ROOT / ".parley", parse_ports(PORTS))
     redis_url = external or ""
@@ -447,6 +485,7 @@ def main() -> None:
             cluster.reset()
             cluster.up()
             redis_url = cluster.url()
+            args.node_pids = [pid for port in cluster.ports if (pid := cluster.pid(port))]
         print(f"redis: {redis_url} ({'given' if external else 'own cluster ' + PORTS})")
         figures = uvloop.run(run(args, redis_url, home))  # as the services run
         if args.keep_logs:
