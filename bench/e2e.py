@@ -54,6 +54,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from parley.cluster import LocalCluster, parse_ports
 from parley.fleet import Fleet, sqlite_url
+from shared.service.runner import freeze_startup_objects
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = os.environ.get("PARLEY_BENCH_PORTS", "7921-7926")
@@ -367,6 +368,7 @@ async def measure(
         f"{len(sockets)} WebSockets ready; posting {args.rate:g} msg/s "
         f"for {args.warmup:g}s warm-up + {args.seconds:g}s measured"
     )
+    freeze_startup_objects()  # as the services do: the set-up is not walked by every full GC
     pids = {name: [p.popen.pid] for name, p in fleet.processes.items()}
     pids["redis"] = list(args.node_pids)
     pids["client"] = [os.getpid()]

@@ -7,6 +7,7 @@ one clear line on stderr and exit code 2, not a traceback.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import sys
@@ -46,8 +47,10 @@ async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
     sock = bind_socket(runtime.settings.host, runtime.settings.port)
     await runtime.start()
     try:
+        app = build(runtime)
+        freeze_startup_objects()
         config = uvicorn.Config(
-            build(runtime),
+            app,
             log_config=None,
             lifespan="on",
             access_log=False,
@@ -61,6 +64,19 @@ async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
     finally:
         await runtime.stop()
         sock.close()
+
+
+def freeze_startup_objects() -> int:
+    """Move every object alive now (modules, the app, its routes and schemas) out of the
+    collector's reach; returns how many were frozen.
+
+    They live as long as the process, yet every full collection would walk them all: with the
+    gateway's libraries loaded that is some 170,000 objects and a pause of tens of milliseconds
+    on a request path. Frozen, a full collection walks only what requests create.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 async def _migrate(runtime: ServiceRuntime) -> None:
