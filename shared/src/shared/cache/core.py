@@ -323,7 +323,9 @@ class Cache(Generic[T]):
         tkey = self.tag_key(tag)
         raw_members = await self.client.smembers(tkey)
         members = [m.decode() if isinstance(m, bytes) else str(m) for m in raw_members]
-        deleted = int(await self.client.delete(*members)) if members else 0
+        if not members:
+            return 0  # nothing cached under the tag (the common case): one round trip
+        deleted = int(await self.client.delete(*members))
         await self.client.delete(tkey)
         await self._evict_and_announce(members)
         return deleted
