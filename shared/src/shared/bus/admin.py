@@ -262,3 +262,46 @@ async def trace(
     # Entry ids of different partitions tie within a millisecond; the envelope's clock does not.
     found.sort(key=lambda r: (r[0], id_key(r[1])))
     return [item for _, _, item in found]
+
+
+@dataclass(frozen=True, slots=True)
+class SweptGroup:
+    """A per-instance group removed from one partition because its instance is gone."""
+
+    key: str
+    group: str
+    pending: int
+
+
+async def sweep_instance_groups(
+    client: AnyRedis, spec: StreamSpec, prefix: str, *, keep: str, dry_run: bool = False
+) -> list[SweptGroup]:
+    """Destroy the per-instance groups ``<prefix>.<instance>`` on ``spec`` whose instance no longer
+    heartbeats (its members set holds no live entry), except ``keep`` (the caller's own group).
+
+    A crashed instance cannot destroy its groups as a clean stop does, and a group that never
+    reads again holds back trimming. A live instance always has a fresh heartbeat (renewed every
+    lease TTL / 3); one whose group is removed by mistake (Redis unreachable for longer than its
+    lease) gets NOGROUP and recreates the group where it left off, so nothing is lost.
+    """
+    now_ms = int(datetime.now(UTC).timestamp() * 1000)
+    swept: list[SweptGroup] = []
+    live: dict[str, bool] = {}
+    for p in range(spec.partitions):
+        key = spec.key(p)
+        if not await client.exists(key):
+            continue
+        for g in await client.xinfo_groups(key):
+            name = wire.as_text(g["name"])
+            if not name.startswith(prefix + ".") or name == keep:
+                continue
+            if name not in live:
+                members = naming.members_key(spec, name)
+                fresh = await client.zrangebyscore(members, now_ms, "+inf", start=0, num=1)
+                live[name] = bool(fresh)
+            if live[name]:
+                continue
+            if not dry_run:
+                await client.xgroup_destroy(key, name)
+            swept.append(SweptGroup(key, name, int(g["pending"])))
+    return swept

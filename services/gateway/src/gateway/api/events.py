@@ -5,7 +5,9 @@ once for the fleet.
   each instance holds its own revoked-session set and key set, so each must see every event. It
   starts at the streams' end (``$``): older revocations come from Redis
   (``gateway:revoked:{sessions}``). On a clean stop the instance's groups are destroyed, so they
-  never hold back stream trimming.
+  never hold back stream trimming; the groups of instances that crashed are destroyed by the
+  survivors, which sweep at start and every ``sweep_interval`` seconds for groups whose instance
+  no longer heartbeats (:func:`shared.bus.admin.sweep_instance_groups`).
 - ``gateway.cache`` (shared) reads the events that make cached responses stale. The response and
   GraphQL caches live in Redis and are shared by every instance, so one instance dropping an
   entry drops it for all: reading these events once per instance would multiply the work by the
@@ -15,6 +17,7 @@ once for the fleet.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +27,7 @@ from contracts import registry
 from contracts.base import Envelope
 from contracts.topology import GroupSpec
 from shared.bus import Consumer, ConsumerSettings
+from shared.bus.admin import sweep_instance_groups
 from shared.redis.client import AnyRedis
 
 log = logging.getLogger(__name__)
@@ -45,8 +49,11 @@ class GatewayEvents:
         group: str,
         instance_id: str,
         settings: ConsumerSettings | None = None,
+        sweep_interval: float = 300.0,
     ) -> None:
         self._client = client
+        self._sweep_interval = sweep_interval
+        self._sweeper: asyncio.Task[None] | None = None
         self.spec: GroupSpec = registry.group(group)
         self.group = self.spec.instance_group(instance_id)
         self._streams = {registry.stream_of(cls) for cls in handlers}
@@ -64,11 +71,41 @@ class GatewayEvents:
         )
 
     async def start(self) -> None:
-        """Create the groups at the streams' end (when new) and start reading."""
+        """Create the groups at the streams' end (when new) and start reading; a per-instance
+        consumer also starts sweeping the groups of dead instances."""
         await self._consumer.start()
+        if self.spec.per_instance:
+            self._sweeper = asyncio.create_task(self._sweep_loop(), name=f"sweep {self.group}")
+
+    async def sweep(self) -> int:
+        """Destroy the groups of instances that stopped heartbeating; how many were removed."""
+        removed = 0
+        for spec in self._streams:
+            for gone in await sweep_instance_groups(
+                self._client, spec, self.spec.name, keep=self.group
+            ):
+                log.warning(
+                    "removed group %s of a stopped instance from %s (%d entries pending)",
+                    gone.group,
+                    gone.key,
+                    gone.pending,
+                )
+                removed += 1
+        return removed
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception as e:  # Redis trouble: the next round tries again
+                log.warning("sweeping stopped instances' groups failed: %r", e)
+            await asyncio.sleep(self._sweep_interval)
 
     async def stop(self, *, destroy: bool = True) -> None:
         """Stop reading; a per-instance group is removed too (unless ``destroy`` is False)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.wait({self._sweeper}, timeout=5)
         await self._consumer.stop()
         if not destroy or not self.spec.per_instance:
             return
