@@ -148,6 +148,18 @@ class ChatFacts:
         await self._publisher.publish(event)
         return event
 
+    async def join(self, conversation_id: str, user_id: str, *, added_by: str | None) -> None:
+        """A member joins (added by someone, or by themselves)."""
+        await self._publisher.publish(
+            chat.MemberAdded(conversation_id=conversation_id, user_id=user_id, added_by=added_by)
+        )
+
+    async def leave(self, conversation_id: str, user_id: str) -> None:
+        """A member leaves (or is removed)."""
+        await self._publisher.publish(
+            chat.MemberRemoved(conversation_id=conversation_id, user_id=user_id)
+        )
+
     async def read(self, conversation_id: str, user_id: str, seq: int) -> None:
         """A member read the conversation up to ``seq``."""
         await self._publisher.publish(

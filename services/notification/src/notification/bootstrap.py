@@ -29,6 +29,7 @@ from notification.store.redis_audience import RedisAudienceCache
 from notification.store.redis_badges import RedisBadges
 from notification.store.redis_delivery import RedisDeliveryQueue
 from notification.store.redis_keys import KEYS
+from notification.store.redis_members import RedisMembersCache
 from notification.store.redis_realtime import RedisRealtimeState
 from notification.store.sql_notifications import SqlNotificationStore
 from shared.bus import Consumer, ConsumerSettings, Publisher
@@ -87,6 +88,7 @@ def assemble(
     pubsub = PubSub(redis)
     invalidations = InvalidationBus(pubsub, KEYS)
     audiences = RedisAudienceCache(redis, bus=invalidations, enabled=cache_enabled)
+    members = RedisMembersCache(redis, enabled=cache_enabled)
     realtime = RedisRealtimeState(redis)
     badges = RedisBadges(redis)
     queue = RedisDeliveryQueue(redis)
@@ -115,6 +117,7 @@ def assemble(
         messages=MessageHandlers(
             store=store,
             audiences=audiences,
+            members=members,
             realtime=realtime,
             badges=badges,
             dispatcher=dispatcher,
@@ -123,7 +126,7 @@ def assemble(
         reading=reading,
         preferences=PreferenceHandlers(store=store, audiences=audiences),
         projections=ProjectionHandlers(
-            store=store, realtime=realtime, badges=badges, dispatcher=dispatcher
+            store=store, members=members, realtime=realtime, badges=badges, dispatcher=dispatcher
         ),
         delivering=DeliveryHandlers(store=store, channels=channels),
     )

@@ -93,6 +93,38 @@ async def test_an_online_member_gets_the_in_app_frame_and_an_offline_one_the_out
     assert await delivery_rows(database.engine, pushed.notification.id) == {}  # connected
 
 
+async def test_a_grown_notification_is_announced_with_the_unchanged_badge(
+    service: Service, redis: AnyRedis, chat_facts: Any, user_ids: Any
+) -> None:
+    alice, bob = user_ids(2)
+    conversation = await chat_facts.conversation(alice, bob)
+    assert await service.handlers.reading.unread_count(bob) == 0  # the counter now exists
+    channel = registry.channel("rt.user").key(bob)
+    async with PubSub(redis).subscribe(channel, realtime.Frame) as bobs_devices:
+        frames = []
+        for body in ("one", "two", "three"):
+            await chat_facts.post(conversation, alice, body)
+            frames.append(realtime.open_frame(await bobs_devices.get(timeout=10))[1])
+    assert [(f.notification.count, f.unread_count) for f in frames] == [(1, 1), (2, 1), (3, 1)]
+    assert len({f.notification.id for f in frames}) == 1
+
+
+async def test_membership_changes_reach_the_next_message_at_once(
+    service: Service, chat_facts: Any, user_ids: Any, eventually: Any
+) -> None:
+    alice, bob, carol = user_ids(3)
+    conversation = await chat_facts.conversation(alice, bob)
+    await chat_facts.post(conversation, alice, "before")  # the members are cached now
+    await eventually(lambda: listed(service, bob), lambda items: len(items) == 1)
+    await chat_facts.join(conversation, carol, added_by=alice)
+    await chat_facts.leave(conversation, bob)
+    await chat_facts.post(conversation, alice, "after", mentions=[bob, carol])
+    carols = await eventually(lambda: listed(service, carol), lambda items: len(items) == 2)
+    assert sorted(n.kind for n in carols) == ["member_added", "mention"]
+    bobs = await listed(service, bob)
+    assert [(n.kind, n.preview) for n in bobs] == [("message", "before")]  # left: not told
+
+
 async def test_a_muted_conversation_notifies_nobody_until_the_mute_ends(
     service: Service, chat_facts: Any, user_ids: Any, eventually: Any
 ) -> None:

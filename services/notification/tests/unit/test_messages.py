@@ -22,7 +22,12 @@ from notification.domain.preferences import (
 from notification.handlers.delivering import Dispatcher
 from notification.handlers.messages import MessageHandlers
 from notification.handlers.reading import ReadingHandlers
-from notification.store.protocols import AudienceLoader, BadgeLoader, DeliveryStatus
+from notification.store.protocols import (
+    AudienceLoader,
+    BadgeLoader,
+    DeliveryStatus,
+    MembersLoader,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -172,6 +177,14 @@ class NoCache:
         return None
 
 
+class NoMembersCache:
+    async def get(self, conversation_id: str, load: MembersLoader) -> list[str]:
+        return await load()
+
+    async def invalidate(self, conversation_id: str) -> None:
+        return None
+
+
 class FakeRealtime:
     def __init__(self) -> None:
         self.viewing: dict[str, str] = {}
@@ -201,10 +214,11 @@ class FakeBadges:
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
 
-    async def add(self, deltas: dict[str, int]) -> None:
+    async def add(self, deltas: dict[str, int]) -> dict[str, int]:
         for user_id, delta in deltas.items():
             if user_id in self.counts:
                 self.counts[user_id] = max(0, self.counts[user_id] + delta)
+        return {u: self.counts[u] for u in deltas if u in self.counts}
 
     async def get(self, user_id: str, load: BadgeLoader) -> int:
         if user_id not in self.counts:
@@ -224,17 +238,16 @@ class FakeQueue:
 
 
 class FakeInApp:
-    name: ChannelName = "in_app"
-
     def __init__(self) -> None:
         self.sent: list[DeliveryJob] = []
+        self.counts: list[int | None] = []
         self.broken = False
 
-    async def send(self, job: DeliveryJob) -> int:
+    async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
         if self.broken:
             raise ConnectionError("redis is down")
         self.sent.append(job)
-        return 1
+        self.counts.append(unread_count)
 
 
 class FakeAnnouncer:
@@ -259,6 +272,7 @@ class World:
         self.messages = MessageHandlers(
             store=self.store,
             audiences=NoCache(),
+            members=NoMembersCache(),
             realtime=self.realtime,
             badges=self.badges,
             dispatcher=Dispatcher(queue=self.queue, instant={"in_app": self.in_app}),
@@ -350,6 +364,12 @@ async def test_a_burst_grows_one_notification_and_the_badge_counts_it_once(world
     mine = [n for n in world.store.notifications.values() if n.user_id == "bob"]
     assert [(n.count, n.preview) for n in mine] == [(5, "5 new messages")]
     assert await world.reading.unread_count("bob") == 1
+    # Every announcement carried bob's badge from the counter (1 each time), none looked it up;
+    # carol's counter was never loaded, so hers are looked up by the channel (None).
+    counts = list(zip(world.in_app.sent, world.in_app.counts, strict=True))
+    bobs = [c for job, c in counts if job.notification.user_id == "bob"]
+    carols = [c for job, c in counts if job.notification.user_id == "carol"]
+    assert bobs == [1] * 5 and carols == [None] * 5
 
 
 async def test_reading_in_chat_marks_read_up_to_the_seq_and_announces_it(world: World) -> None:

@@ -33,15 +33,19 @@ class InAppChannel:
         self._channel = registry.channel("rt.user")
 
     async def send(self, job: DeliveryJob) -> int:
-        """Announce one notification with the user's current badge count."""
+        """Announce one notification with the user's current badge count (a queued job)."""
+        await self.announce(job, unread_count=None)
+        return 1
+
+    async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
+        """Announce one notification; the badge count is looked up when not given."""
         user_id = job.notification.user_id
         event = NotificationCreated(
             user_id=user_id,
             notification=to_wire(job.notification),
-            unread_count=await self._unread(user_id),
+            unread_count=await self._unread(user_id) if unread_count is None else unread_count,
         )
         await self._announce(user_id, event)
-        return 1
 
     async def read(
         self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int

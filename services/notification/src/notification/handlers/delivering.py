@@ -17,7 +17,7 @@ from datetime import datetime
 from contracts.base import utcnow
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.errors import DeliveryFailedError
-from notification.store.protocols import Channel, DeliveryQueue, NotificationStore
+from notification.store.protocols import Channel, DeliveryQueue, InstantChannel, NotificationStore
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +25,18 @@ log = logging.getLogger(__name__)
 class Dispatcher:
     """Hands committed jobs on: instant ones to their channel now, queued ones to the queue."""
 
-    def __init__(self, *, queue: DeliveryQueue, instant: Mapping[ChannelName, Channel]) -> None:
+    def __init__(
+        self, *, queue: DeliveryQueue, instant: Mapping[ChannelName, InstantChannel]
+    ) -> None:
         self._queue = queue
         self._instant = instant
 
-    async def dispatch(self, jobs: Sequence[DeliveryJob]) -> None:
+    async def dispatch(
+        self, jobs: Sequence[DeliveryJob], *, unread: Mapping[str, int] | None = None
+    ) -> None:
         """Queue the outbound jobs, then announce the in-app ones (concurrently).
+
+        ``unread``: badge counts by user id, when the caller has them (others are looked up).
 
         A failed announcement is logged, not raised: the notification is stored and counted, and
         the client lists it on its next read; retrying the whole event would create nothing new.
@@ -41,8 +47,15 @@ class Dispatcher:
         instant = [j for j in jobs if not j.queued]
         if not instant:
             return
+        counts = unread or {}
         results = await asyncio.gather(
-            *(self._instant[j.channel].send(j) for j in instant), return_exceptions=True
+            *(
+                self._instant[j.channel].announce(
+                    j, unread_count=counts.get(j.notification.user_id)
+                )
+                for j in instant
+            ),
+            return_exceptions=True,
         )
         for job, result in zip(instant, results, strict=True):
             if isinstance(result, BaseException):

@@ -16,6 +16,7 @@ from notification.handlers.delivering import Dispatcher
 from notification.store.protocols import (
     AudienceCache,
     Badges,
+    MembersCache,
     NotificationStore,
     RealtimeState,
 )
@@ -38,6 +39,7 @@ class MessageHandlers:
         *,
         store: NotificationStore,
         audiences: AudienceCache,
+        members: MembersCache,
         realtime: RealtimeState,
         badges: Badges,
         dispatcher: Dispatcher,
@@ -47,6 +49,7 @@ class MessageHandlers:
     ) -> None:
         self._store = store
         self._audiences = audiences
+        self._members = members
         self._realtime = realtime
         self._badges = badges
         self._dispatcher = dispatcher
@@ -58,6 +61,11 @@ class MessageHandlers:
         """A user's audience from the database (the cache's loader)."""
         async with self._store.unit() as unit:
             return await unit.audience(user_id)
+
+    async def load_members(self, conversation_id: str) -> list[str]:
+        """A conversation's members from the database (the cache's loader)."""
+        async with self._store.unit() as unit:
+            return await unit.members(conversation_id)
 
     async def on_message_posted(self, event: MessagePosted, message_id: str) -> Outcome:
         """Notify the members who should be told; a redelivered event changes nothing."""
@@ -72,8 +80,8 @@ class MessageHandlers:
             at=m.created_at,
         )
         # Reads first, outside the write transaction, so it stays short.
-        async with self._store.unit() as unit:
-            members = await unit.members(event.conversation_id)
+        conversation = event.conversation_id
+        members = await self._members.get(conversation, lambda: self.load_members(conversation))
         viewing = await self._realtime.viewers(event.conversation_id)
         candidates = [u for u in members if u != m.sender_id and u not in viewing]
         audiences = await self._audiences.get_many(candidates, self.load_audience)
@@ -106,6 +114,9 @@ class MessageHandlers:
                 )
             await unit.save_notifications(created, grown)
             await unit.queue_deliveries([j for j in jobs if j.queued], at=self._clock())
-        await self._badges.add({n.user_id: 1 for n in created})
-        await self._dispatcher.dispatch(jobs)
+        # A grown notification leaves the badge as it is: a zero delta reads it for the frame.
+        unread = await self._badges.add(
+            {**{n.user_id: 0 for n in grown}, **{n.user_id: 1 for n in created}}
+        )
+        await self._dispatcher.dispatch(jobs, unread=unread)
         return Outcome(decisions, created, grown)

@@ -12,7 +12,7 @@ from contracts.user import PresenceChanged
 from notification.domain.delivery import DeliveryJob
 from notification.domain.notifications import Notification
 from notification.handlers.delivering import Dispatcher
-from notification.store.protocols import Badges, NotificationStore, RealtimeState
+from notification.store.protocols import Badges, MembersCache, NotificationStore, RealtimeState
 
 
 class ProjectionHandlers:
@@ -22,6 +22,7 @@ class ProjectionHandlers:
         self,
         *,
         store: NotificationStore,
+        members: MembersCache,
         realtime: RealtimeState,
         badges: Badges,
         dispatcher: Dispatcher,
@@ -30,6 +31,7 @@ class ProjectionHandlers:
     ) -> None:
         self._clock = clock
         self._store = store
+        self._members = members
         self._realtime = realtime
         self._badges = badges
         self._dispatcher = dispatcher
@@ -40,35 +42,40 @@ class ProjectionHandlers:
         async with self._store.unit() as unit:
             if await unit.claim(message_id):
                 await unit.add_members(event.conversation_id, [event.creator_id, *event.member_ids])
+        # Also on a redelivery: a crash may have come between the commit and this drop.
+        await self._members.invalidate(event.conversation_id)
 
     async def on_member_added(self, event: MemberAdded, message_id: str) -> None:
         """A member joined; someone else adding them tells them so."""
         notify = event.added_by is not None and event.added_by != event.user_id
+        job: DeliveryJob | None = None
         async with self._store.unit() as unit:
-            if not await unit.claim(message_id):
-                return
-            await unit.add_members(event.conversation_id, [event.user_id])
-            if not notify:
-                return
-            n = Notification(
-                id=self._new_id(),
-                user_id=event.user_id,
-                kind="member_added",
-                created_at=self._clock(),
-                updated_at=self._clock(),
-                conversation_id=event.conversation_id,
-                sender_id=event.added_by,
-            )
-            job = DeliveryJob(notification=n, channel="in_app")
-            await unit.save_notifications([n], [])
-        await self._badges.add({event.user_id: 1})
-        await self._dispatcher.dispatch([job])
+            if await unit.claim(message_id):
+                await unit.add_members(event.conversation_id, [event.user_id])
+                if notify:
+                    n = Notification(
+                        id=self._new_id(),
+                        user_id=event.user_id,
+                        kind="member_added",
+                        created_at=self._clock(),
+                        updated_at=self._clock(),
+                        conversation_id=event.conversation_id,
+                        sender_id=event.added_by,
+                    )
+                    job = DeliveryJob(notification=n, channel="in_app")
+                    await unit.save_notifications([n], [])
+        await self._members.invalidate(event.conversation_id)
+        if job is None:
+            return
+        unread = await self._badges.add({event.user_id: 1})
+        await self._dispatcher.dispatch([job], unread=unread)
 
     async def on_member_removed(self, event: MemberRemoved, message_id: str) -> None:
         """A member left."""
         async with self._store.unit() as unit:
             if await unit.claim(message_id):
                 await unit.remove_member(event.conversation_id, event.user_id)
+        await self._members.invalidate(event.conversation_id)
 
     async def on_presence_changed(self, event: PresenceChanged, message_id: str) -> None:
         """Online/offline (ephemeral state; replaying it is harmless)."""

@@ -130,6 +130,21 @@ class AudienceCache(Protocol):
         ...
 
 
+MembersLoader = Callable[[], Awaitable[list[str]]]
+
+
+class MembersCache(Protocol):
+    """Cache-aside of each conversation's projected members, dropped on membership changes."""
+
+    async def get(self, conversation_id: str, load: MembersLoader) -> list[str]:
+        """The members, loaded with ``load`` when not cached."""
+        ...
+
+    async def invalidate(self, conversation_id: str) -> None:
+        """Forget a conversation's cached members (after a change is committed)."""
+        ...
+
+
 class RealtimeState(Protocol):
     """Ephemeral presence and "viewing" state, fed by events and the gateway."""
 
@@ -156,8 +171,11 @@ BadgeLoader = Callable[[], Awaitable[int]]
 class Badges(Protocol):
     """Unread badge counts kept in Redis, reconciled from the database."""
 
-    async def add(self, deltas: dict[str, int]) -> None:
-        """Apply committed changes to the counters that exist (missing ones load on read)."""
+    async def add(self, deltas: dict[str, int]) -> dict[str, int]:
+        """Apply committed changes to the counters that exist (missing ones load on read).
+
+        Returns the counts after the change of the users whose counter exists (a zero delta
+        just reads it), so announcements need no second round trip."""
         ...
 
     async def get(self, user_id: str, load: BadgeLoader) -> int:
@@ -184,6 +202,14 @@ class Announcer(Protocol):
         self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
     ) -> None:
         """Announce notifications marked read and the new badge count."""
+        ...
+
+
+class InstantChannel(Protocol):
+    """A channel announced right after the commit (in-app), given the badge count if known."""
+
+    async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
+        """Announce one notification; ``unread_count`` None: look it up."""
         ...
 
 

@@ -14,9 +14,11 @@ from notification.store.protocols import BadgeLoader
 from notification.store.redis_keys import TTL, badge_key
 from shared.redis.client import AnyRedis
 
-# Apply a delta only to an existing counter, never below zero.
+# Apply a delta only to an existing counter, never below zero; answer the count (-1: missing).
 _ADD_IF_PRESENT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local current = redis.call('GET', KEYS[1])
+if not current then return -1 end
+if tonumber(ARGV[1]) == 0 then return tonumber(current) end
 local v = redis.call('INCRBY', KEYS[1], ARGV[1])
 if v < 0 then redis.call('SET', KEYS[1], 0, 'KEEPTTL') v = 0 end
 return v
@@ -30,15 +32,16 @@ class RedisBadges:
         self._client = client
         self._add = client.register_script(_ADD_IF_PRESENT)
 
-    async def add(self, deltas: dict[str, int]) -> None:
-        """Apply deltas to the counters that exist."""
-        changes = [(u, d) for u, d in deltas.items() if d]
-        if not changes:
-            return
+    async def add(self, deltas: dict[str, int]) -> dict[str, int]:
+        """Apply deltas to the counters that exist; their counts after it (zero: just read)."""
+        if not deltas:
+            return {}
+        users = list(deltas)
         async with self._client.pipeline(transaction=False) as pipe:
-            for user_id, delta in changes:
-                pipe.eval(_ADD_IF_PRESENT, 1, badge_key(user_id), delta)
-            await pipe.execute()
+            for user_id in users:
+                pipe.eval(_ADD_IF_PRESENT, 1, badge_key(user_id), deltas[user_id])
+            counts = await pipe.execute()
+        return {u: int(c) for u, c in zip(users, counts, strict=True) if int(c) >= 0}
 
     async def get(self, user_id: str, load: BadgeLoader) -> int:
         """The counter, or the database count (stored for next time) when it is missing."""

@@ -12,6 +12,8 @@ TTL = TtlPolicy(
         # A user's audience (settings, overrides, blocks): invalidated on change, so the TTL
         # only bounds how long a missed invalidation can last.
         "audience": TtlRule(ttl=600, jitter=0.1, negative_ttl=60),
+        # A conversation's members (the projection), dropped after every membership change.
+        "members": TtlRule(ttl=600, jitter=0.1),
         # Badge counters are reconciled from the database when they expire: this bounds drift
         # after a crash between a commit and its counter update.
         "badge": TtlRule(ttl=3600, jitter=0.1),

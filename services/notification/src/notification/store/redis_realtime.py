@@ -50,10 +50,13 @@ class RedisRealtimeState:
         await self._client.set(user_key, conversation_id.encode(), px=ttl_ms)
 
     async def online(self, user_ids: Sequence[str]) -> frozenset[str]:
-        """Those of ``user_ids`` whose presence key exists (one EXISTS per user, concurrently)."""
+        """Those of ``user_ids`` whose presence key exists (one pipeline: a send per node)."""
         if not user_ids:
             return frozenset()
-        present = await asyncio.gather(*(self._client.exists(presence_key(u)) for u in user_ids))
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user_id in user_ids:
+                pipe.exists(presence_key(user_id))
+            present = await pipe.execute()
         return frozenset(u for u, p in zip(user_ids, present, strict=True) if p)
 
     async def viewers(self, conversation_id: str) -> frozenset[str]:
