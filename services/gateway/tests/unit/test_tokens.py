@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 import time
@@ -172,3 +173,44 @@ async def test_a_revoked_session_is_refused_at_once_and_callbacks_hear_of_it(
         await verifier.verify(token)
     assert heard == [("u1", "s1")]
     assert not verifier.is_revoked("another-session")
+
+
+async def test_a_verified_token_is_remembered_so_its_signature_is_checked_once(
+    verifier: TokenVerifier, key: Ed25519PrivateKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gateway.handlers import tokens
+
+    decoded: list[str] = []
+    real_decode = tokens.jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> Any:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(tokens.jwt, "decode", counting_decode)
+    token = _token(key, "k1")
+    first, second = await verifier.verify(token), await verifier.verify(token)
+    assert first == second and len(decoded) == 1
+    await verifier.verify(_token(key, "k1"))  # another token: checked in full
+    assert len(decoded) == 2
+
+
+async def test_a_remembered_token_of_a_key_no_longer_trusted_is_refused(
+    verifier: TokenVerifier, key: Ed25519PrivateKey
+) -> None:
+    token = _token(key, "k1")
+    await verifier.verify(token)
+    verifier.set_keys([_jwk("k2", Ed25519PrivateKey.generate())])  # k1 rotated out
+    with pytest.raises(TokenError):
+        await verifier.verify(token)
+
+
+async def test_a_remembered_token_that_expires_says_refresh(key: Ed25519PrivateKey) -> None:
+    verifier = TokenVerifier(FakeBackend([_jwk("k1", key)]), leeway=0.5, refresh_interval=60.0)
+    await verifier.start()
+    expires = int(time.time()) + 1
+    token = _token(key, "k1", exp=expires)
+    await verifier.verify(token)
+    await asyncio.sleep(max(0.0, expires + 0.6 - time.time()))  # past exp + leeway
+    with pytest.raises(TokenExpiredError):
+        await verifier.verify(token)

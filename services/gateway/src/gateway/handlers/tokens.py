@@ -20,6 +20,11 @@ Keys are fetched at :meth:`TokenVerifier.start`, replaced on ``auth.signing_keys
 refetched when a token names an unknown ``kid`` (at most once per ``refresh_interval``, one fetch
 at a time, so forged kids cannot flood auth).
 
+A token that verified is remembered (an LRU of ``verified_cache_size`` tokens, keyed by the whole
+token text) until its expiry: a client sends the same token with every request for minutes, and
+the signature check is the costliest step. A remembered token is still refused at once when its
+session is revoked, its key is no longer trusted (rotation) or it expires.
+
 Revocations: ``auth.session_revoked`` events (read by the gateway's per-instance consumer group, so
 every instance sees every one) put the session in an in-memory set at once and in Redis (for
 restarts); entries stay until the revoked session's tokens cannot verify anyway.
@@ -37,6 +42,7 @@ from datetime import UTC
 from typing import Any, Final
 
 import jwt
+from cachetools import LRUCache
 
 from contracts.auth import GetPublicKeys, PublicKey, PublicKeys, SessionRevoked, SigningKeysRotated
 from contracts.base import Envelope
@@ -112,8 +118,10 @@ class TokenVerifier:
         leeway: float = 5.0,
         max_token_lifetime: float = 3600.0,
         refresh_interval: float = 5.0,
+        verified_cache_size: int = 10_000,
     ) -> None:
         self._backend = backend
+        self._verified: LRUCache[str, AccessClaims] = LRUCache(maxsize=verified_cache_size)
         self._store = revoked
         self.audience = audience
         self.issuer = issuer
@@ -179,6 +187,9 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> AccessClaims:
         """The claims of a valid token of a live session, else :class:`TokenError`."""
+        remembered = self._remembered(token)
+        if remembered is not None:
+            return remembered
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as e:
@@ -228,7 +239,7 @@ class TokenVerifier:
         sid = str(claims["sid"])
         if self.is_revoked(sid):
             raise TokenError("session revoked")
-        return AccessClaims(
+        verified = AccessClaims(
             user_id=str(claims["sub"]),
             session_id=sid,
             roles=tuple(str(r) for r in claims.get("roles", [])),
@@ -236,6 +247,28 @@ class TokenVerifier:
             expires_at=float(claims["exp"]),
             token_id=str(claims["jti"]),
         )
+        self._verified[token] = verified
+        return verified
+
+    def _remembered(self, token: str) -> AccessClaims | None:
+        """The claims of a token verified before, if it would still verify now (else forgotten).
+
+        Everything that can change since the signature was checked is checked again: expiry,
+        the key (still trusted, not past ``not_after``) and the session (not revoked)."""
+        claims = self._verified.get(token)
+        if claims is None:
+            return None
+        key = self._keys.get(claims.kid)
+        now = time.time()
+        if (
+            now >= claims.expires_at + self.leeway
+            or key is None
+            or (key.not_after is not None and now >= key.not_after)
+            or self.is_revoked(claims.session_id)
+        ):
+            self._verified.pop(token, None)
+            return None  # the full check says why
+        return claims
 
     # -- revocations ------------------------------------------------------------------------
 
