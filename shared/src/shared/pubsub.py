@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any, Final, Generic, TypeVar
 
@@ -109,6 +109,21 @@ class PubSub:
         frame = bytes((_DROPPABLE if droppable else 0,)) + self.codec(type(message)).encode(message)
         command = "SPUBLISH" if self.sharded else "PUBLISH"
         return int(await self.client.execute_command(command, channel, frame))
+
+    async def publish_many(self, messages: Sequence[tuple[str, msgspec.Struct]]) -> list[int]:
+        """Publish several ``(channel, message)`` in one pipeline (one send per node); returns
+        the receiver counts in order. Messages for one channel keep their order."""
+        if not messages:
+            return []
+        command = "SPUBLISH" if self.sharded else "PUBLISH"
+        async with self.client.pipeline(transaction=False) as pipe:
+            for channel, message in messages:
+                droppable = bool(getattr(type(message), "droppable", False))
+                body = self.codec(type(message)).encode(message)
+                pipe.execute_command(
+                    command, channel, bytes((_DROPPABLE if droppable else 0,)) + body
+                )
+            return [int(n) for n in await pipe.execute()]
 
     def subscribe(
         self, channel: str, type_: type[M], *, queue_size: int | None = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -52,6 +53,18 @@ async def test_a_subscriber_receives_typed_messages_in_order(client: AnyRedis) -
         for seq in range(5):
             assert await pubsub.publish(ch, Posted(seq)) == 1
         assert [await sub.get(timeout=2) for _ in range(5)] == [Posted(s) for s in range(5)]
+
+
+async def test_publish_many_reaches_channels_on_every_node_in_order(client: AnyRedis) -> None:
+    pubsub = PubSub(client)
+    channels = [channel() for _ in range(6)]  # random hash tags: spread over the masters
+    async with contextlib.AsyncExitStack() as stack:
+        subs = [await stack.enter_async_context(pubsub.subscribe(ch, Posted)) for ch in channels]
+        batch = [(ch, Posted(seq)) for seq in range(3) for ch in channels]
+        assert await pubsub.publish_many(batch) == [1] * len(batch)
+        for sub in subs:
+            assert [await sub.get(timeout=2) for _ in range(3)] == [Posted(s) for s in range(3)]
+    assert await pubsub.publish_many([]) == []
 
 
 async def test_messages_of_another_schema_are_skipped_not_fatal(client: AnyRedis) -> None:

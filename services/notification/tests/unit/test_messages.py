@@ -243,11 +243,12 @@ class FakeInApp:
         self.counts: list[int | None] = []
         self.broken = False
 
-    async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
+    async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
         if self.broken:
             raise ConnectionError("redis is down")
-        self.sent.append(job)
-        self.counts.append(unread_count)
+        for job, unread_count in jobs:
+            self.sent.append(job)
+            self.counts.append(unread_count)
 
 
 class FakeAnnouncer:

@@ -7,11 +7,12 @@ client can drop the copy it gets twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from contracts import realtime, registry
-from contracts.base import Message
+from contracts.base import Envelope, Message
 from contracts.notification import NotificationCreated, NotificationsRead
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.store.wire import to_wire
@@ -39,13 +40,29 @@ class InAppChannel:
 
     async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
         """Announce one notification; the badge count is looked up when not given."""
-        user_id = job.notification.user_id
-        event = NotificationCreated(
-            user_id=user_id,
-            notification=to_wire(job.notification),
-            unread_count=await self._unread(user_id) if unread_count is None else unread_count,
+        await self.announce_many([(job, unread_count)])
+
+    async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
+        """Announce notifications together: the frames in one pipeline, the events in one
+        coalesced append; a badge count that is None is looked up first."""
+        counts = await asyncio.gather(
+            *(
+                self._unread(job.notification.user_id) if count is None else _known(count)
+                for job, count in jobs
+            )
         )
-        await self._announce(user_id, event)
+        frames: list[tuple[str, realtime.Frame]] = []
+        events: list[tuple[NotificationCreated, Envelope]] = []
+        for (job, _), count in zip(jobs, counts, strict=True):
+            user_id = job.notification.user_id
+            event = NotificationCreated(
+                user_id=user_id, notification=to_wire(job.notification), unread_count=count
+            )
+            envelope = self._publisher.envelope_for(event)
+            frames.append((self._channel.key(user_id), realtime.frame_with(envelope, event)))
+            events.append((event, envelope))
+        await self._pubsub.publish_many(frames)
+        await asyncio.gather(*(self._publisher.publish(e, envelope=env) for e, env in events))
 
     async def read(
         self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
@@ -63,3 +80,7 @@ class InAppChannel:
         envelope = self._publisher.envelope_for(event)
         await self._pubsub.publish(self._channel.key(user_id), realtime.frame_with(envelope, event))
         await self._publisher.publish(event, envelope=envelope)
+
+
+async def _known(count: int) -> int:
+    return count

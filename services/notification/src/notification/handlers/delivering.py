@@ -9,7 +9,6 @@ retry, record the outcome in ``deliveries`` and dead-letter.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -34,7 +33,7 @@ class Dispatcher:
     async def dispatch(
         self, jobs: Sequence[DeliveryJob], *, unread: Mapping[str, int] | None = None
     ) -> None:
-        """Queue the outbound jobs, then announce the in-app ones (concurrently).
+        """Queue the outbound jobs, then announce the in-app ones (together, per channel).
 
         ``unread``: badge counts by user id, when the caller has them (others are looked up).
 
@@ -48,23 +47,20 @@ class Dispatcher:
         if not instant:
             return
         counts = unread or {}
-        results = await asyncio.gather(
-            *(
-                self._instant[j.channel].announce(
-                    j, unread_count=counts.get(j.notification.user_id)
-                )
-                for j in instant
-            ),
-            return_exceptions=True,
-        )
-        for job, result in zip(instant, results, strict=True):
-            if isinstance(result, BaseException):
-                if isinstance(result, asyncio.CancelledError):
-                    raise result
+        by_channel: dict[ChannelName, list[tuple[DeliveryJob, int | None]]] = {}
+        for job in instant:
+            by_channel.setdefault(job.channel, []).append(
+                (job, counts.get(job.notification.user_id))
+            )
+        for name, batch in by_channel.items():
+            try:
+                await self._instant[name].announce_many(batch)
+            except Exception as e:
                 log.warning(
-                    "in-app announcement of notification %s failed: %r",
-                    job.notification.id,
-                    result,
+                    "in-app announcement of %d notification(s) (%s...) failed: %r",
+                    len(batch),
+                    batch[0][0].notification.id,
+                    e,
                 )
 
 

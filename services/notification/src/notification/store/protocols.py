@@ -206,10 +206,10 @@ class Announcer(Protocol):
 
 
 class InstantChannel(Protocol):
-    """A channel announced right after the commit (in-app), given the badge count if known."""
+    """A channel announced right after the commit (in-app), given the badge counts if known."""
 
-    async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
-        """Announce one notification; ``unread_count`` None: look it up."""
+    async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
+        """Announce notifications with their user's badge count (None: look it up)."""
         ...
 
 
