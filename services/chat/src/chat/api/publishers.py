@@ -4,12 +4,16 @@ An event goes to ``chat.events`` (partition of its conversation) through the sha
 :class:`~shared.bus.Publisher`, then to ``rt:{conv:<id>}`` (and to ``rt:{user:<id>}`` of the users
 it concerns) as a :class:`contracts.realtime.Frame` (``[envelope, payload]``, the one payload
 shape of real-time channels) through :class:`~shared.pubsub.PubSub`, under the stream event's own
-envelope. The stream append happens first: it is the record; the channel is
-the fast path and a failure there is logged, not raised.
+envelope. The append and the frames go out together (the frames in one pipeline): the stream is
+the record, and a failed append fails the handler, which is retried and emits again under the
+same envelope id (consumers and the gateway drop the copy); the channel is the fast path and a
+failure there is logged, not raised. Sending them one after the other would add a round trip to
+every message's delivery.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable
 
@@ -40,15 +44,17 @@ class BusEvents:
         envelope = self._publisher.envelope_for(event)
         if envelope_id is not None:
             envelope = msgspec.structs.replace(envelope, id=envelope_id)
-        await self._publisher.publish(event, envelope=envelope)
         frame = realtime.frame_with(envelope, event)
         channels = [self._conv.key(str(event.partition_value()))]
         channels += [self._user.key(u) for u in users]
-        for channel in channels:
+
+        async def fast_path() -> None:
             try:
-                await self._pubsub.publish(channel, frame)
+                await self._pubsub.publish_many([(channel, frame) for channel in channels])
             except Exception:
-                log.warning("real-time publish on %s failed", channel, exc_info=True)
+                log.warning("real-time publish on %s failed", ", ".join(channels), exc_info=True)
+
+        await asyncio.gather(self._publisher.publish(event, envelope=envelope), fast_path())
 
     async def flash(self, message: object) -> None:
         """Publish a droppable real-time-only message on its conversation's channel."""
