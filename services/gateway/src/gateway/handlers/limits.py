@@ -11,6 +11,7 @@ the whole API failing with it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -61,18 +62,25 @@ class ApiLimits:
             checks.append((self.auth if auth else self.address, address))
         if user_id:
             checks.append((self.user, user_id))
+        # Checked together (one round trip of latency, not two); each budget counts the request.
+        outcomes = await asyncio.gather(
+            *(limiter.check(subject) for limiter, subject in checks), return_exceptions=True
+        )
         results: list[RateLimitResult] = []
-        for limiter, subject in checks:
-            try:
-                result = await limiter.check(subject)
-            except RedisError as e:
+        for (limiter, _), outcome in zip(checks, outcomes, strict=True):
+            if isinstance(outcome, RedisError):
                 log.warning(
-                    "rate limiter %s unavailable, letting the request through: %s", limiter.name, e
+                    "rate limiter %s unavailable, letting the request through: %s",
+                    limiter.name,
+                    outcome,
                 )
                 continue
+            if isinstance(outcome, BaseException):
+                raise outcome
+            results.append(outcome)
+        for result in results:
             if not result.allowed:
                 raise RateLimitedError(result)
-            results.append(result)
         if not results:
             return {}
         tightest = min(results, key=lambda r: r.remaining / max(r.limit, 1))
