@@ -21,6 +21,9 @@ from shared.pubsub import PubSub
 
 UnreadCounter = Callable[[str], Awaitable[int]]
 
+_LOOKUPS = 8
+"""Badge counts looked up at once when announcing (each may read the database)."""
+
 
 class InAppChannel:
     """Publishes on the personal channel (fast path) and on ``notification.events`` (durable)."""
@@ -45,11 +48,16 @@ class InAppChannel:
     async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
         """Announce notifications together: the frames in one pipeline, the events in one
         coalesced append; a badge count that is None is looked up first."""
+        lookups = asyncio.Semaphore(_LOOKUPS)  # missing counters load a few at a time
+
+        async def count_of(user_id: str, known: int | None) -> int:
+            if known is not None:
+                return known
+            async with lookups:
+                return await self._unread(user_id)
+
         counts = await asyncio.gather(
-            *(
-                self._unread(job.notification.user_id) if count is None else _known(count)
-                for job, count in jobs
-            )
+            *(count_of(job.notification.user_id, count) for job, count in jobs)
         )
         frames: list[tuple[str, realtime.Frame]] = []
         events: list[tuple[NotificationCreated, Envelope]] = []
@@ -80,7 +88,3 @@ class InAppChannel:
         envelope = self._publisher.envelope_for(event)
         await self._pubsub.publish(self._channel.key(user_id), realtime.frame_with(envelope, event))
         await self._publisher.publish(event, envelope=envelope)
-
-
-async def _known(count: int) -> int:
-    return count
