@@ -77,6 +77,19 @@ async def test_the_groups_of_a_stopped_instance_are_swept_and_live_ones_kept(
         await other.stop()
 
 
+async def test_a_shared_group_with_the_same_prefix_is_never_swept(redis: AnyRedis) -> None:
+    key = registry.stream("auth.events").key(0)
+    await redis.xgroup_create(key, CACHE_GROUP, id="$", mkstream=True)  # no heartbeat at all
+    sweeper = instance(redis, f"sweep-d-{uid()[:8]}")
+    await sweeper.start()
+    try:
+        await sweeper.sweep()
+        assert CACHE_GROUP in await groups_on_auth_events(redis)
+    finally:
+        await sweeper.stop()
+        await redis.xgroup_destroy(key, CACHE_GROUP)
+
+
 def test_the_cache_group_is_shared_and_never_swept() -> None:
     assert not registry.group(CACHE_GROUP).per_instance
     assert registry.group(INSTANCE_GROUP).per_instance

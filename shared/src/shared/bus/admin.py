@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -274,10 +274,16 @@ class SweptGroup:
 
 
 async def sweep_instance_groups(
-    client: AnyRedis, spec: StreamSpec, prefix: str, *, keep: str, dry_run: bool = False
+    client: AnyRedis,
+    spec: StreamSpec,
+    prefix: str,
+    *,
+    keep: Collection[str],
+    dry_run: bool = False,
 ) -> list[SweptGroup]:
     """Destroy the per-instance groups ``<prefix>.<instance>`` on ``spec`` whose instance no longer
-    heartbeats (its members set holds no live entry), except ``keep`` (the caller's own group).
+    heartbeats (its members set holds no live entry), except those in ``keep`` (the caller's own
+    group, and any shared group whose name has the same prefix, such as ``gateway.cache``).
 
     A crashed instance cannot destroy its groups as a clean stop does, and a group that never
     reads again holds back trimming. A live instance always has a fresh heartbeat (renewed every
@@ -293,7 +299,7 @@ async def sweep_instance_groups(
             continue
         for g in await client.xinfo_groups(key):
             name = wire.as_text(g["name"])
-            if not name.startswith(prefix + ".") or name == keep:
+            if not name.startswith(prefix + ".") or name in keep:
                 continue
             if name not in live:
                 members = naming.members_key(spec, name)

@@ -38,6 +38,11 @@ INSTANCE_GROUP = "gateway"
 CACHE_GROUP = "gateway.cache"
 
 
+def _shared_groups() -> set[str]:
+    """The gateway's groups that are not per instance (never swept)."""
+    return {g.name for g in registry.GROUPS if g.service == "gateway" and not g.per_instance}
+
+
 class GatewayEvents:
     """Start/stop one consumer of ``group`` (a registry group name) over ``handlers``."""
 
@@ -82,7 +87,7 @@ class GatewayEvents:
         removed = 0
         for spec in self._streams:
             for gone in await sweep_instance_groups(
-                self._client, spec, self.spec.name, keep=self.group
+                self._client, spec, self.spec.name, keep={self.group, *_shared_groups()}
             ):
                 log.warning(
                     "removed group %s of a stopped instance from %s (%d entries pending)",
