@@ -17,17 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from chat.domain.errors import ChatError, NotFoundError
+from chat.domain.errors import NotFoundError
 from chat.domain.messages import Draft, Message, window
 from chat.store.tables import conversations, messages
 from contracts.base import new_message_id
-
-
-class _ReplayError(ChatError):
-    """Leaves the insert transaction (rolling it back) with the message already stored."""
-
-    def __init__(self, original: Message) -> None:
-        self.original = original
 
 
 class SqlMessages:
@@ -51,9 +44,9 @@ class SqlMessages:
                 )
                 if seq is None:
                     raise NotFoundError(f"no conversation {draft.conversation_id}")
-                original = await _by_client_id(conn, draft)
-                if original is not None:
-                    raise _ReplayError(original)  # rolls back: the number is given back
+                # A replay (same sender and client_msg_id) breaks uq_messages_client_msg_id on
+                # insert: the transaction rolls back, giving the number back, and the original
+                # is read below. No lookup first: replays are rare, posts are not.
                 message = Message(
                     id=new_message_id(),
                     conversation_id=draft.conversation_id,
@@ -66,8 +59,6 @@ class SqlMessages:
                 )
                 await conn.execute(messages.insert().values(**_row_of(message)))
                 return message, False
-        except _ReplayError as replay:
-            return replay.original, True
         except IntegrityError:
             async with self._engine.connect() as conn:
                 original = await _by_client_id(conn, draft)
