@@ -17,7 +17,21 @@ import shared  # noqa: F401
 from parley.cluster import LocalCluster, parse_ports
 
 ROOT = Path(__file__).resolve().parent
+STRICT = os.environ.get("PARLEY_TEST_STRICT") == "1"
+"""Set by ``.ci/run``: a test that would skip (no PostgreSQL, no redis-cli, no promtool) fails."""
 PG_ADMIN = os.environ.get("PARLEY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Under ``PARLEY_TEST_STRICT=1`` every skip is a failure: the skips here stand only for a
+    tool or server missing on a developer's machine, and CI provides them all."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under PARLEY_TEST_STRICT=1, where nothing may skip: {reason}"
 
 
 def _ports(variable: str, default: str) -> tuple[int, ...]:
@@ -63,7 +77,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
 
     PostgreSQL is ``PARLEY_TEST_POSTGRES_DSN`` or a local server (user postgres, database test);
     each test gets a database of its own, dropped afterwards. Without a reachable server the
-    PostgreSQL case is skipped with the reason (CI has one).
+    PostgreSQL case is skipped with the reason, and fails under CI (``PARLEY_TEST_STRICT=1``).
     """
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/service.db"
