@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,14 @@ async def listed(service: Service, user_id: str) -> list[Any]:
     return page.items
 
 
+async def pushed_to(redis: AnyRedis, user_id: str, post: Awaitable[object]) -> object:
+    """The first real-time message ``user_id``'s devices get once ``post`` has run."""
+    channel = registry.channel("rt.user").key(user_id)
+    async with PubSub(redis).subscribe(channel, realtime.Frame) as devices:
+        await post
+        return realtime.open_frame(await devices.get(timeout=10))[1]
+
+
 async def test_an_offline_member_is_notified_and_an_online_viewing_member_is_not(
     service: Service,
     redis: AnyRedis,
@@ -48,10 +57,7 @@ async def test_an_offline_member_is_notified_and_an_online_viewing_member_is_not
     )
     state = RedisRealtimeState(redis)
     await eventually(lambda: state.viewers(conversation), lambda v: carol in v)
-    channel = registry.channel("rt.user").key(bob)
-    async with PubSub(redis).subscribe(channel, realtime.Frame) as bobs_devices:
-        await chat_facts.post(conversation, alice, "lunch?")
-        _, pushed = realtime.open_frame(await bobs_devices.get(timeout=10))
+    pushed = await pushed_to(redis, bob, chat_facts.post(conversation, alice, "lunch?"))
     assert isinstance(pushed, NotificationCreated)
     assert pushed.notification.preview == "lunch?"
     assert pushed.unread_count == 1
@@ -79,10 +85,7 @@ async def test_an_online_member_gets_the_in_app_frame_and_an_offline_one_the_out
     await user_publisher.publish(user.PresenceChanged(user_id=carol, status="online"))
     state = RedisRealtimeState(redis)
     await eventually(lambda: state.online([bob, carol]), lambda online: online == {carol})
-    channel = registry.channel("rt.user").key(carol)
-    async with PubSub(redis).subscribe(channel, realtime.Frame) as carols_devices:
-        await chat_facts.post(conversation, alice, "standup?")
-        _, pushed = realtime.open_frame(await carols_devices.get(timeout=10))
+    pushed = await pushed_to(redis, carol, chat_facts.post(conversation, alice, "standup?"))
     assert isinstance(pushed, NotificationCreated) and pushed.unread_count == 1
     [bobs] = await eventually(lambda: listed(service, bob), lambda items: len(items) == 1)
     rows = await eventually(

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import ClassVar
 
 from contracts import realtime, registry
-from contracts.base import Envelope, Message
+from contracts.base import Message
 from contracts.notification import NotificationCreated, NotificationsRead
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.store.wire import to_wire
@@ -38,12 +38,8 @@ class InAppChannel:
 
     async def send(self, job: DeliveryJob) -> int:
         """Announce one notification with the user's current badge count (a queued job)."""
-        await self.announce(job, unread_count=None)
+        await self.announce_many([(job, None)])
         return 1
-
-    async def announce(self, job: DeliveryJob, *, unread_count: int | None) -> None:
-        """Announce one notification; the badge count is looked up when not given."""
-        await self.announce_many([(job, unread_count)])
 
     async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
         """Announce notifications together: the frames in one pipeline, the events in one
@@ -59,18 +55,19 @@ class InAppChannel:
         counts = await asyncio.gather(
             *(count_of(job.notification.user_id, count) for job, count in jobs)
         )
-        frames: list[tuple[str, realtime.Frame]] = []
-        events: list[tuple[NotificationCreated, Envelope]] = []
-        for (job, _), count in zip(jobs, counts, strict=True):
-            user_id = job.notification.user_id
-            event = NotificationCreated(
-                user_id=user_id, notification=to_wire(job.notification), unread_count=count
-            )
-            envelope = self._publisher.envelope_for(event)
-            frames.append((self._channel.key(user_id), realtime.frame_with(envelope, event)))
-            events.append((event, envelope))
-        await self._pubsub.publish_many(frames)
-        await asyncio.gather(*(self._publisher.publish(e, envelope=env) for e, env in events))
+        await self._announce(
+            [
+                (
+                    job.notification.user_id,
+                    NotificationCreated(
+                        user_id=job.notification.user_id,
+                        notification=to_wire(job.notification),
+                        unread_count=count,
+                    ),
+                )
+                for (job, _), count in zip(jobs, counts, strict=True)
+            ]
+        )
 
     async def read(
         self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
@@ -82,9 +79,14 @@ class InAppChannel:
             conversation_id=conversation_id,
             unread_count=unread_count,
         )
-        await self._announce(user_id, event)
+        await self._announce([(user_id, event)])
 
-    async def _announce(self, user_id: str, event: Message) -> None:
-        envelope = self._publisher.envelope_for(event)
-        await self._pubsub.publish(self._channel.key(user_id), realtime.frame_with(envelope, event))
-        await self._publisher.publish(event, envelope=envelope)
+    async def _announce(self, events: Sequence[tuple[str, Message]]) -> None:
+        """Each ``(user id, event)`` on the user's channel (one pipeline) and on our stream."""
+        stamped = [
+            (user_id, event, self._publisher.envelope_for(event)) for user_id, event in events
+        ]
+        await self._pubsub.publish_many(
+            [(self._channel.key(u), realtime.frame_with(env, e)) for u, e, env in stamped]
+        )
+        await asyncio.gather(*(self._publisher.publish(e, envelope=env) for _, e, env in stamped))
