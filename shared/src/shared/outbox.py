@@ -54,6 +54,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import registry
 from contracts.base import DecodeError, Event
+from contracts.topology import StreamSpec
 from shared.bus import Publisher, wire
 from shared.bus.publisher import StreamOf
 
@@ -109,6 +110,8 @@ class Staged:
     key: str
     fields: wire.Fields
     created_at: datetime
+    spec: StreamSpec | None = None
+    """The stream (the publisher trims the partitions it appends to and counts per stream)."""
 
 
 Clock = Callable[[], datetime]
@@ -153,7 +156,8 @@ class Outbox:
         envelope = self._publisher.envelope_for(event)
         spec = self._stream_of(type(event))
         key = spec.key_for(event.partition_value() or envelope.id)
-        return Staged(envelope.id, key, wire.entry_fields(envelope, event), self._clock())
+        fields = wire.entry_fields(envelope, event)
+        return Staged(envelope.id, key, fields, self._clock(), spec)
 
     async def write(self, conn: AsyncConnection, staged: Sequence[Staged]) -> None:
         """Store ``staged`` in ``conn``'s transaction (commit it with the change)."""
@@ -176,6 +180,9 @@ class Outbox:
         if not staged:
             return True
         try:
+            for s in staged:
+                if s.spec is not None:
+                    self._publisher.note_stream(s.key, s.spec)
             await asyncio.gather(*(self._publisher.append(s.key, s.fields) for s in staged))
         except Exception:
             OUTBOX_SEND_FAILURES.labels(*self._labels).inc()
@@ -225,11 +232,14 @@ class Outbox:
         for row in pending:
             fields = {wire.ENVELOPE: bytes(row.envelope), wire.PAYLOAD: bytes(row.payload)}
             try:
-                wire.decode_envelope(fields)
+                envelope = wire.decode_envelope(fields)
             except DecodeError:
                 log.error("outbox row %s has a corrupt envelope; left for an operator", row[0])
                 continue
             # One at a time, in position order: an event is appended only after those before it.
+            spec = self._spec_of(envelope.type, envelope.version)
+            if spec is not None:
+                self._publisher.note_stream(str(row.stream_key), spec)
             await self._publisher.append(str(row.stream_key), fields)
             self._sent.add(str(row.message_id))
             appended += 1
@@ -238,6 +248,12 @@ class Outbox:
             log.warning("the outbox relay appended %d event(s) a commit had left", appended)
         await self.forget_sent()
         return appended
+
+    def _spec_of(self, type_name: str, version: int) -> StreamSpec | None:
+        try:
+            return self._stream_of(registry.message_class(type_name, version))
+        except Exception:  # a type only the service knows (its stream_of hook maps classes)
+            return None
 
     async def count(self) -> int:
         """Rows still in the outbox (appended ones not yet forgotten included)."""

@@ -202,3 +202,20 @@ async def test_the_background_task_relays_and_forgets_until_stopped(
         await outbox.stop()
     assert await outbox.count() == 0
     assert await appended(client, spec, "k6") == [(staged.message_id, 2)]
+
+
+async def test_partitions_the_outbox_appends_to_are_trimmed_to_the_streams_retention(
+    client: AnyRedis, db: tuple[AsyncEngine, Table, Table]
+) -> None:
+    owner = f"t{uuid.uuid4().hex[:10]}"
+    spec = StreamSpec(name=f"{owner}.events", owner=owner, partitions=1, max_len=5)
+    publisher = Publisher(client, producer="outboxtest", trim_interval=0.0)
+    outbox = make(client, db, spec, publisher=publisher)
+    engine, _, _ = db
+    for n in range(20):
+        staged = outbox.stage(Changed(key="k7", n=n))
+        async with engine.begin() as conn:
+            await outbox.write(conn, [staged])
+        assert await outbox.send([staged])
+    await publisher.aclose()  # waits for the trims the appends started
+    assert [n for _, n in await appended(client, spec, "k7")] == [15, 16, 17, 18, 19]

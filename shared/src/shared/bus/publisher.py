@@ -85,6 +85,10 @@ class Publisher:
         self._spec_of_key[key] = spec
         return await self.append(key, wire.entry_fields(env, message))
 
+    def note_stream(self, key: str, spec: StreamSpec) -> None:
+        """``key`` is a partition of ``spec``: :meth:`append` trims and counts it like a publish."""
+        self._spec_of_key[key] = spec
+
     async def append(self, key: str, fields: wire.Fields) -> str:
         """Append raw entry fields to one partition key (tools use this to re-publish)."""
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
