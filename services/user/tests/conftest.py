@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.bus import ConsumerSettings
+from shared.bus import ConsumerSettings, Publisher
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
 from user.bootstrap import MIGRATIONS, UserService, assemble
@@ -43,11 +43,14 @@ async def client(redis_url: str) -> AsyncIterator[AnyRedis]:
 async def make_service(client: AnyRedis, engine: AsyncEngine) -> AsyncIterator[MakeService]:
     """Builds (and afterwards stops) service instances sharing the cluster and the database.
 
-    ``started=True`` also starts consuming and sweeping; otherwise only the cache bus runs.
+    ``started=True`` also starts consuming, sweeping and the outbox relay; otherwise only the
+    cache bus runs. ``publisher`` replaces the service's own (one whose appends fail, say).
     """
     running: list[tuple[UserService, bool]] = []
 
-    async def make(*, started: bool = False, **overrides: object) -> UserService:
+    async def make(
+        *, started: bool = False, publisher: Publisher | None = None, **overrides: object
+    ) -> UserService:
         settings = Settings(**overrides)  # type: ignore[arg-type]
         service = assemble(
             client,
@@ -55,6 +58,7 @@ async def make_service(client: AnyRedis, engine: AsyncEngine) -> AsyncIterator[M
             settings,
             instance_id=f"test-{secrets.token_hex(4)}",
             consumer_settings=FAST_BUS,
+            publisher=publisher,
         )
         if started:
             await service.start()
@@ -68,5 +72,6 @@ async def make_service(client: AnyRedis, engine: AsyncEngine) -> AsyncIterator[M
         if started:
             await service.stop()
         else:
+            await service.outbox.stop()
             await service.invalidations.aclose()
             await service.publisher.aclose()

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.cache import Cache, InvalidationBus
 from shared.keys import KeySpace
+from shared.outbox import Outbox
 from shared.pubsub import PubSub
 from shared.redis.client import AnyRedis
 from shared.service.app import service_app
@@ -33,6 +34,7 @@ from user.store.redis_relationships import CachedRelationshipStore, IdList, Rela
 from user.store.sql_preferences import SqlPreferenceStore
 from user.store.sql_profiles import SqlProfileStore
 from user.store.sql_relationships import SqlRelationshipStore
+from user.store.tables import outbox as outbox_table
 from user.store.ttl_policy import TTL
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
@@ -51,10 +53,12 @@ class UserService:
     sweeper: PresenceSweeper
     invalidations: InvalidationBus
     publisher: Publisher
+    outbox: Outbox
 
     async def start(self) -> None:
-        """Listen for cache invalidations, then consume and sweep."""
+        """Listen for cache invalidations, relay the outbox, then consume and sweep."""
         await self.invalidations.start()
+        self.outbox.start()
         await self.consumer.start()
         await self.sweeper.start()
 
@@ -62,6 +66,7 @@ class UserService:
         """Stop consuming (in-flight work finishes and is acked), then the rest."""
         await self.consumer.stop()
         await self.sweeper.stop()
+        await self.outbox.stop()
         await self.publisher.aclose()
         await self.invalidations.aclose()
 
@@ -73,9 +78,16 @@ def assemble(
     *,
     instance_id: str,
     consumer_settings: ConsumerSettings | None = None,
+    publisher: Publisher | None = None,
 ) -> UserService:
-    """Wire one instance of the service on a Redis client and a database engine."""
+    """Wire one instance of the service on a Redis client and a database engine.
+
+    ``publisher`` replaces the one made here (tests give one whose appends fail).
+    """
     pubsub = PubSub(client)
+    if publisher is None:
+        publisher = Publisher(client, producer="user")
+    outbox = Outbox(engine, outbox_table, publisher)
     invalidations = InvalidationBus(pubsub, KEYS)
     on = settings.cache_enabled
 
@@ -89,9 +101,11 @@ def assemble(
             "near_size": settings.profile_near_cache_size,
             "near_ttl": settings.profile_near_cache_ttl,
         }
-    profiles = CachedProfileStore(SqlProfileStore(engine), cache("profile", Profile, **near))
+    profiles = CachedProfileStore(
+        SqlProfileStore(engine, outbox), cache("profile", Profile, **near)
+    )
     relationships = CachedRelationshipStore(
-        SqlRelationshipStore(engine),
+        SqlRelationshipStore(engine, outbox),
         RelationshipCaches(
             contacts=cache("contacts", IdList),
             watchers=cache("watchers", IdList),
@@ -99,26 +113,25 @@ def assemble(
         ),
     )
     preferences = CachedPreferenceStore(
-        SqlPreferenceStore(engine), cache("preferences", Preferences)
+        SqlPreferenceStore(engine, outbox), cache("preferences", Preferences)
     )
     policy = PresencePolicy(
         device_ttl=settings.presence_device_ttl, offline_grace=settings.presence_offline_grace
     )
     presence_store = RedisPresenceStore(client, KEYS, policy, retention=TTL["presence"])
-    publisher = Publisher(client, producer="user")
     channels = PubSubPersonalChannels(pubsub)
     presence = PresenceHandlers(presence_store, relationships, publisher, channels)
     handlers = (
-        ProfileHandlers(profiles, publisher, channels),
-        RelationshipHandlers(relationships, profiles, publisher),
-        PreferenceHandlers(preferences, profiles, publisher),
+        ProfileHandlers(profiles, outbox, channels),
+        RelationshipHandlers(relationships, profiles, outbox),
+        PreferenceHandlers(preferences, profiles, outbox),
         presence,
     )
     consumer = build_consumer(
         client, handler_table(*handlers), instance_id=instance_id, settings=consumer_settings
     )
     sweeper = PresenceSweeper(client, KEYS, presence, interval=settings.presence_sweep_interval)
-    return UserService(*handlers, consumer, sweeper, invalidations, publisher)
+    return UserService(*handlers, consumer, sweeper, invalidations, publisher, outbox)
 
 
 def build(runtime: ServiceRuntime) -> AsgiFastStream:

@@ -116,7 +116,7 @@ async def test_an_update_reaches_every_instances_near_cache(
     assert (await reader.profiles.get_profile(ask, env)).display_name == registered.display_name
 
     # Behind the caches' back: the reader keeps serving its cached copy.
-    sql = SqlProfileStore(engine)
+    sql = SqlProfileStore(engine, writer.outbox)
     stale = await sql.get(registered.user_id)
     assert stale is not None
     await sql.save(dataclasses.replace(stale, bio="written behind the cache"))

@@ -8,14 +8,14 @@ from contracts import user as wire
 from contracts.base import Envelope
 from user.domain.errors import NotFoundError
 from user.domain.preferences import DEFAULTS, PreferenceChanges, Preferences, apply_preferences
-from user.store.protocols import EventPublisher, PreferenceStore, ProfileStore
+from user.store.protocols import EventOutbox, PreferenceStore, ProfileStore
 
 
 class PreferenceHandlers:
     """Handlers of preference commands."""
 
     def __init__(
-        self, preferences: PreferenceStore, profiles: ProfileStore, events: EventPublisher
+        self, preferences: PreferenceStore, profiles: ProfileStore, events: EventOutbox
     ) -> None:
         self._preferences = preferences
         self._profiles = profiles
@@ -40,10 +40,12 @@ class PreferenceHandlers:
         )
         updated = apply_preferences(current, changes)
         if updated != current:
-            await self._preferences.save(command.user_id, updated, at=datetime.now(UTC))
-            await self._events.publish(
-                wire.PreferencesUpdated(user_id=command.user_id, preferences=to_wire(updated))
+            event = wire.PreferencesUpdated(user_id=command.user_id, preferences=to_wire(updated))
+            staged = [self._events.stage(event)]
+            await self._preferences.save(
+                command.user_id, updated, at=datetime.now(UTC), events=staged
             )
+            await self._events.send(staged)
         return to_wire(updated)
 
 

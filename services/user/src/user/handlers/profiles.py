@@ -15,16 +15,19 @@ from user.domain.profiles import (
     new_profile,
     valid_search_prefix,
 )
-from user.store.protocols import EventPublisher, PersonalChannels, ProfileStore
+from user.store.protocols import EventOutbox, PersonalChannels, ProfileStore
 
 
 class ProfileHandlers:
-    """Handlers of profile commands and of ``auth.account_registered``."""
+    """Handlers of profile commands and of ``auth.account_registered``.
+
+    Each change's ``user.profile_updated`` is committed with it (outbox) and appended after.
+    """
 
     def __init__(
         self,
         profiles: ProfileStore,
-        events: EventPublisher,
+        events: EventOutbox,
         channels: PersonalChannels | None = None,
     ) -> None:
         self._profiles = profiles
@@ -38,10 +41,13 @@ class ProfileHandlers:
         profile = new_profile(
             message.user_id, message.username, message.display_name, now=datetime.now(UTC)
         )
-        if await self._profiles.create(profile, message_id=envelope.id):
-            await self._events.publish(
+        staged = [
+            self._events.stage(
                 wire.ProfileUpdated(user_id=profile.user_id, profile=to_wire(profile))
             )
+        ]
+        if await self._profiles.create(profile, message_id=envelope.id, events=staged):
+            await self._events.send(staged)
 
     async def get_profile(self, command: wire.GetProfile, _: Envelope) -> wire.Profile:
         """One profile; NotFoundError if there is none."""
@@ -64,9 +70,10 @@ class ProfileHandlers:
         )
         updated = apply_changes(current, changes, now=datetime.now(UTC))
         if updated is not current:
-            await self._profiles.save(updated)
             event = wire.ProfileUpdated(user_id=updated.user_id, profile=to_wire(updated))
-            await self._events.publish(event)
+            staged = [self._events.stage(event)]
+            await self._profiles.save(updated, events=staged)
+            await self._events.send(staged)
             if self._channels is not None:
                 await self._channels.send(updated.user_id, event)  # the user's other devices
         return to_wire(updated)

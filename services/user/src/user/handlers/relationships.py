@@ -8,14 +8,15 @@ from contracts import user as wire
 from contracts.base import Envelope
 from user.domain.errors import NotFoundError
 from user.domain.relationships import check_block, check_contact
-from user.store.protocols import EventPublisher, ProfileStore, RelationshipStore
+from user.store.protocols import EventOutbox, ProfileStore, RelationshipStore
 
 
 class RelationshipHandlers:
-    """Handlers of contact and block commands; each change is announced once."""
+    """Handlers of contact and block commands; each change is announced once, its event
+    committed with it (outbox) and appended after."""
 
     def __init__(
-        self, relationships: RelationshipStore, profiles: ProfileStore, events: EventPublisher
+        self, relationships: RelationshipStore, profiles: ProfileStore, events: EventOutbox
     ) -> None:
         self._relationships = relationships
         self._profiles = profiles
@@ -26,19 +27,27 @@ class RelationshipHandlers:
         contacts = await self._relationships.contacts(command.user_id)
         check_contact(command.user_id, command.contact_id, current_count=len(contacts))
         await self._both_exist(command.user_id, command.contact_id)
-        if await self._relationships.add_contact(
-            command.user_id, command.contact_id, at=datetime.now(UTC)
-        ):
-            await self._events.publish(
+        staged = [
+            self._events.stage(
                 wire.ContactAdded(user_id=command.user_id, contact_id=command.contact_id)
             )
+        ]
+        if await self._relationships.add_contact(
+            command.user_id, command.contact_id, at=datetime.now(UTC), events=staged
+        ):
+            await self._events.send(staged)
 
     async def remove_contact(self, command: wire.RemoveContact, _: Envelope) -> None:
         """Remove a contact (removing an absent one is not an error)."""
-        if await self._relationships.remove_contact(command.user_id, command.contact_id):
-            await self._events.publish(
+        staged = [
+            self._events.stage(
                 wire.ContactRemoved(user_id=command.user_id, contact_id=command.contact_id)
             )
+        ]
+        if await self._relationships.remove_contact(
+            command.user_id, command.contact_id, events=staged
+        ):
+            await self._events.send(staged)
 
     async def list_contacts(self, command: wire.ListContacts, _: Envelope) -> wire.UserIdList:
         """The user's contacts, oldest first."""
@@ -49,19 +58,25 @@ class RelationshipHandlers:
         drops notifications from them."""
         check_block(command.user_id, command.blocked_id)
         await self._both_exist(command.user_id, command.blocked_id)
-        if await self._relationships.block(
-            command.user_id, command.blocked_id, at=datetime.now(UTC)
-        ):
-            await self._events.publish(
+        staged = [
+            self._events.stage(
                 wire.UserBlocked(user_id=command.user_id, blocked_id=command.blocked_id)
             )
+        ]
+        if await self._relationships.block(
+            command.user_id, command.blocked_id, at=datetime.now(UTC), events=staged
+        ):
+            await self._events.send(staged)
 
     async def unblock_user(self, command: wire.UnblockUser, _: Envelope) -> None:
         """Lift a block (lifting an absent one is not an error)."""
-        if await self._relationships.unblock(command.user_id, command.blocked_id):
-            await self._events.publish(
+        staged = [
+            self._events.stage(
                 wire.UserUnblocked(user_id=command.user_id, blocked_id=command.blocked_id)
             )
+        ]
+        if await self._relationships.unblock(command.user_id, command.blocked_id, events=staged):
+            await self._events.send(staged)
 
     async def list_blocks(self, command: wire.ListBlocks, _: Envelope) -> wire.UserIdList:
         """The users this user blocked, oldest first."""

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from contracts.base import Message
+from contracts.base import Event, Message
+from shared.outbox import Staged
 from user.domain.preferences import Preferences
 from user.domain.presence import PresenceChange, PresenceState
 from user.domain.profiles import Profile
@@ -15,11 +16,14 @@ from user.domain.profiles import Profile
 class ProfileStore(Protocol):
     """Profiles by user id."""
 
-    async def create(self, profile: Profile, *, message_id: str) -> bool:
+    async def create(
+        self, profile: Profile, *, message_id: str, events: Sequence[Staged] = ()
+    ) -> bool:
         """Store a new profile unless ``message_id`` was handled or the user exists.
 
         The message id goes into the inbox in the same transaction, so a redelivered
-        registration creates nothing twice. Returns whether the profile was created.
+        registration creates nothing twice; ``events`` go into the outbox in that transaction
+        only when the profile is created. Returns whether the profile was created.
         """
         ...
 
@@ -31,8 +35,8 @@ class ProfileStore(Protocol):
         """The profiles that exist among ``user_ids``, by id."""
         ...
 
-    async def save(self, profile: Profile) -> None:
-        """Write back a changed profile (the user exists)."""
+    async def save(self, profile: Profile, *, events: Sequence[Staged] = ()) -> None:
+        """Write back a changed profile (the user exists), ``events`` in the same transaction."""
         ...
 
     async def search(self, prefix: str, *, limit: int) -> list[Profile]:
@@ -41,13 +45,18 @@ class ProfileStore(Protocol):
 
 
 class RelationshipStore(Protocol):
-    """Contacts and blocks. Adds and removes return whether anything changed."""
+    """Contacts and blocks. Adds and removes return whether anything changed; their ``events``
+    go into the outbox in the same transaction, and only when something changed."""
 
-    async def add_contact(self, user_id: str, contact_id: str, *, at: datetime) -> bool:
+    async def add_contact(
+        self, user_id: str, contact_id: str, *, at: datetime, events: Sequence[Staged] = ()
+    ) -> bool:
         """Add a contact (no-op if present)."""
         ...
 
-    async def remove_contact(self, user_id: str, contact_id: str) -> bool:
+    async def remove_contact(
+        self, user_id: str, contact_id: str, *, events: Sequence[Staged] = ()
+    ) -> bool:
         """Remove a contact (no-op if absent)."""
         ...
 
@@ -59,11 +68,15 @@ class RelationshipStore(Protocol):
         """Users who list ``user_id`` as a contact."""
         ...
 
-    async def block(self, user_id: str, blocked_id: str, *, at: datetime) -> bool:
+    async def block(
+        self, user_id: str, blocked_id: str, *, at: datetime, events: Sequence[Staged] = ()
+    ) -> bool:
         """Block a user (no-op if blocked)."""
         ...
 
-    async def unblock(self, user_id: str, blocked_id: str) -> bool:
+    async def unblock(
+        self, user_id: str, blocked_id: str, *, events: Sequence[Staged] = ()
+    ) -> bool:
         """Lift a block (no-op if absent)."""
         ...
 
@@ -79,8 +92,15 @@ class PreferenceStore(Protocol):
         """Stored preferences, or None when the user never set any."""
         ...
 
-    async def save(self, user_id: str, preferences: Preferences, *, at: datetime) -> None:
-        """Store a user's preferences."""
+    async def save(
+        self,
+        user_id: str,
+        preferences: Preferences,
+        *,
+        at: datetime,
+        events: Sequence[Staged] = (),
+    ) -> None:
+        """Store a user's preferences, ``events`` in the same transaction."""
         ...
 
 
@@ -104,8 +124,24 @@ class PresenceStore(Protocol):
         ...
 
 
+class EventOutbox(Protocol):
+    """Durable events: stored with the change they announce (``shared.outbox.Outbox`` is one).
+
+    A handler stages its events, hands them to the store method that makes the change (which
+    writes them in its transaction when something changed), and sends them once it returned.
+    """
+
+    def stage(self, event: Event) -> Staged:
+        """``event`` with its envelope and partition key, ready to be written and sent."""
+        ...
+
+    async def send(self, staged: Sequence[Staged]) -> bool:
+        """Append committed events; never raises (False: the relay appends them later)."""
+        ...
+
+
 class EventPublisher(Protocol):
-    """Appends events to the service's streams (``shared.bus.Publisher`` is one)."""
+    """Appends ephemeral events (presence) to the service's streams (``shared.bus.Publisher``)."""
 
     async def publish(self, message: Message) -> Any:
         """Append ``message`` to its stream."""

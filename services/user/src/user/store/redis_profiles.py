@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
 from shared.cache import Cache
+from shared.outbox import Staged
 from user.domain.profiles import Profile
 from user.store.protocols import ProfileStore
 
@@ -24,9 +25,11 @@ class CachedProfileStore:
         self._cache = cache
         self._batch = _BatchLoader(inner.get_many)
 
-    async def create(self, profile: Profile, *, message_id: str) -> bool:
+    async def create(
+        self, profile: Profile, *, message_id: str, events: Sequence[Staged] = ()
+    ) -> bool:
         """See ProfileStore.create; also replaces a cached "not found"."""
-        created = await self._inner.create(profile, message_id=message_id)
+        created = await self._inner.create(profile, message_id=message_id, events=events)
         if created:
             await self._cache.set(profile.user_id, profile)
         return created
@@ -43,9 +46,9 @@ class CachedProfileStore:
         )
         return {uid: p for uid, p in zip(ids, found, strict=True) if p is not None}
 
-    async def save(self, profile: Profile) -> None:
+    async def save(self, profile: Profile, *, events: Sequence[Staged] = ()) -> None:
         """See ProfileStore.save; the new value replaces the cached one on every instance."""
-        await self._inner.save(profile)
+        await self._inner.save(profile, events=events)
         await self._cache.set(profile.user_id, profile)
 
     async def search(self, prefix: str, *, limit: int) -> list[Profile]:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from shared.cache import Cache
+from shared.outbox import Staged
 from user.store.protocols import RelationshipStore
 
 _Loader = Callable[[str], Awaitable[list[str]]]
@@ -35,16 +36,20 @@ class CachedRelationshipStore:
         self._inner = inner
         self._caches = caches
 
-    async def add_contact(self, user_id: str, contact_id: str, *, at: datetime) -> bool:
+    async def add_contact(
+        self, user_id: str, contact_id: str, *, at: datetime, events: Sequence[Staged] = ()
+    ) -> bool:
         """See RelationshipStore.add_contact."""
-        changed = await self._inner.add_contact(user_id, contact_id, at=at)
+        changed = await self._inner.add_contact(user_id, contact_id, at=at, events=events)
         if changed:
             await self._contacts_changed(user_id, contact_id)
         return changed
 
-    async def remove_contact(self, user_id: str, contact_id: str) -> bool:
+    async def remove_contact(
+        self, user_id: str, contact_id: str, *, events: Sequence[Staged] = ()
+    ) -> bool:
         """See RelationshipStore.remove_contact."""
-        changed = await self._inner.remove_contact(user_id, contact_id)
+        changed = await self._inner.remove_contact(user_id, contact_id, events=events)
         if changed:
             await self._contacts_changed(user_id, contact_id)
         return changed
@@ -57,16 +62,20 @@ class CachedRelationshipStore:
         """See RelationshipStore.watchers."""
         return await self._list(self._caches.watchers, user_id, self._inner.watchers)
 
-    async def block(self, user_id: str, blocked_id: str, *, at: datetime) -> bool:
+    async def block(
+        self, user_id: str, blocked_id: str, *, at: datetime, events: Sequence[Staged] = ()
+    ) -> bool:
         """See RelationshipStore.block."""
-        changed = await self._inner.block(user_id, blocked_id, at=at)
+        changed = await self._inner.block(user_id, blocked_id, at=at, events=events)
         if changed:
             await self._caches.blocks.delete(user_id)
         return changed
 
-    async def unblock(self, user_id: str, blocked_id: str) -> bool:
+    async def unblock(
+        self, user_id: str, blocked_id: str, *, events: Sequence[Staged] = ()
+    ) -> bool:
         """See RelationshipStore.unblock."""
-        changed = await self._inner.unblock(user_id, blocked_id)
+        changed = await self._inner.unblock(user_id, blocked_id, events=events)
         if changed:
             await self._caches.blocks.delete(user_id)
         return changed

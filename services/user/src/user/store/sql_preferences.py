@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.outbox import Outbox, Staged
 from user.domain.preferences import Preferences
 from user.store.sql_rows import insert_if_absent
 from user.store.tables import preferences
@@ -15,8 +17,9 @@ from user.store.tables import preferences
 class SqlPreferenceStore:
     """:class:`~user.store.protocols.PreferenceStore` on the service's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
 
     async def get(self, user_id: str) -> Preferences | None:
         """See PreferenceStore.get."""
@@ -32,7 +35,9 @@ class SqlPreferenceStore:
             notification_sound=bool(row.notification_sound),
         )
 
-    async def save(self, user_id: str, prefs: Preferences, *, at: datetime) -> None:
+    async def save(
+        self, user_id: str, prefs: Preferences, *, at: datetime, events: Sequence[Staged] = ()
+    ) -> None:
         """See PreferenceStore.save."""
         values = {
             "language": prefs.language,
@@ -46,3 +51,4 @@ class SqlPreferenceStore:
                 await conn.execute(
                     preferences.update().where(preferences.c.user_id == user_id).values(**values)
                 )
+            await self._outbox.write(conn, events)

@@ -1,4 +1,4 @@
-"""Profiles in SQL, with the processed-message inbox in the same transaction."""
+"""Profiles in SQL, with the processed-message inbox and the outbox in the same transaction."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.outbox import Outbox, Staged
 from user.domain.profiles import Profile
 from user.store.sql_rows import aware, insert_if_absent
 from user.store.tables import processed_messages, profiles
@@ -16,15 +17,21 @@ from user.store.tables import processed_messages, profiles
 class SqlProfileStore:
     """:class:`~user.store.protocols.ProfileStore` on the service's database."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
 
-    async def create(self, profile: Profile, *, message_id: str) -> bool:
+    async def create(
+        self, profile: Profile, *, message_id: str, events: Sequence[Staged] = ()
+    ) -> bool:
         """See ProfileStore.create."""
         async with self._engine.begin() as conn:
             if not await insert_if_absent(conn, processed_messages, {"message_id": message_id}):
                 return False
-            return await insert_if_absent(conn, profiles, _row(profile))
+            if not await insert_if_absent(conn, profiles, _row(profile)):
+                return False
+            await self._outbox.write(conn, events)
+            return True
 
     async def get(self, user_id: str) -> Profile | None:
         """See ProfileStore.get."""
@@ -43,7 +50,7 @@ class SqlProfileStore:
             rows = (await conn.execute(query)).all()
         return {row.user_id: _profile(row._mapping) for row in rows}
 
-    async def save(self, profile: Profile) -> None:
+    async def save(self, profile: Profile, *, events: Sequence[Staged] = ()) -> None:
         """See ProfileStore.save."""
         values = _row(profile)
         del values["user_id"], values["created_at"]
@@ -51,6 +58,7 @@ class SqlProfileStore:
             await conn.execute(
                 profiles.update().where(profiles.c.user_id == profile.user_id).values(**values)
             )
+            await self._outbox.write(conn, events)
 
     async def search(self, prefix: str, *, limit: int) -> list[Profile]:
         """See ProfileStore.search."""

@@ -16,6 +16,8 @@ from sqlalchemy import (
     func,
 )
 
+from shared.outbox import outbox_table
+
 metadata = MetaData()
 
 # Message ids whose effects are committed: recorded in the same transaction as the effects, so a
@@ -72,3 +74,7 @@ preferences = Table(
     Column("notification_sound", Boolean, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# Events stored in the transaction of the change they announce, until they are appended to their
+# stream (``shared.outbox``: the handler appends after the commit, the relay after a failure).
+outbox = outbox_table(metadata)
