@@ -6,9 +6,11 @@
 One conversation of ``MEMBERS`` (100) members on SQLite, the audience cache warm. Each posted
 message runs the whole creation path of the service's handler: membership read, viewers, 99
 audience cache reads, the decision, coalescing, one transaction (inbox + notifications + delivery
-rows), badge deltas and the delivery-queue appends (in-app + log per recipient; the delivery
-workers are not running, so the figure is creation, not delivery). Events of one conversation run
-one after another, as the bus runs one key's lane. Figures (ratios travel between machines):
+rows + badge deltas + outbox rows), then the appends (the notification_created event and the log
+job per recipient) and the in-app frames; the outbox forgets appended rows in the background, as
+in the service. The delivery workers are not running, so the figure is creation, not delivery.
+Events of one conversation run one after another, as the bus runs one key's lane. Figures (ratios
+travel between machines):
 
 - ``fresh_events_per_s`` / ``fresh_notifications_per_s``: no coalescing (every event creates 99);
 - ``coalesced_events_per_s``: a burst within the window (every event grows 99 open ones);
@@ -78,6 +80,7 @@ async def path_rate(url: str, db: Database, *, window: float) -> tuple[float, in
     """Events/s through the handler and notifications created per event."""
     redis = await create_client(RedisSettings(url=url))
     service = assemble(redis, db.engine, Settings(coalesce_window=window, instance="bench"))
+    service.outbox.start()  # the relay and the batched forgetting of appended rows
     members = [f"u-{uuid.uuid4().hex[:10]}" for _ in range(MEMBERS)]
     conversation = f"c-{uuid.uuid4().hex[:10]}"
     created = chat.ConversationCreated(

@@ -24,16 +24,17 @@ from notification.handlers.messages import MessageHandlers
 from notification.handlers.preferences import PreferenceHandlers
 from notification.handlers.projections import ProjectionHandlers
 from notification.handlers.reading import ReadingHandlers
+from notification.store.outbox import service_outbox, service_publisher
 from notification.store.protocols import Channel
 from notification.store.redis_audience import RedisAudienceCache
 from notification.store.redis_badges import RedisBadges
-from notification.store.redis_delivery import RedisDeliveryQueue
 from notification.store.redis_keys import KEYS
 from notification.store.redis_members import RedisMembersCache
 from notification.store.redis_realtime import RedisRealtimeState
 from notification.store.sql_notifications import SqlNotificationStore
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.cache import InvalidationBus
+from shared.outbox import Outbox
 from shared.pubsub import PubSub
 from shared.redis.client import AnyRedis
 from shared.service.app import service_app
@@ -46,31 +47,34 @@ CONSUMER = ConsumerSettings()
 
 @dataclass
 class Service:
-    """The assembled service: its handlers and consumers, started and stopped together."""
+    """The assembled service: its handlers, consumers and outbox, started and stopped together."""
 
     handlers: Handlers
     consumers: list[Consumer]
     publisher: Publisher
-    queue: RedisDeliveryQueue
+    outbox: Outbox
     webhook: WebhookChannel
     invalidations: InvalidationBus
     _started: bool = field(default=False)
 
     async def start(self) -> None:
-        """Listen for cache invalidations, then start consuming."""
+        """Listen for cache invalidations, start the outbox's relay, then start consuming."""
         await self.invalidations.start()
+        self.outbox.start()
         for consumer in self.consumers:
             await consumer.start()
         self._started = True
 
     async def stop(self) -> None:
-        """Stop consuming (in-flight work finishes and is acknowledged), flush, close."""
+        """Stop consuming (in-flight work finishes and is acknowledged), stop the relay (the
+        rows of appended entries are forgotten), flush, close."""
         if self._started:
             for consumer in self.consumers:
                 await consumer.stop()
         with contextlib.suppress(Exception):
+            await self.outbox.stop()
+        with contextlib.suppress(Exception):
             await self.invalidations.aclose()
-            await self.queue.aclose()
             await self.publisher.aclose()
             await self.webhook.aclose()
 
@@ -82,17 +86,21 @@ def assemble(
     *,
     consumer_settings: ConsumerSettings | None = None,
     cache_enabled: bool = True,
+    publisher: Publisher | None = None,
 ) -> Service:
-    """Wire stores, channels, handlers and consumers (nothing connects until started)."""
-    store = SqlNotificationStore(engine)
+    """Wire stores, channels, handlers and consumers (nothing connects until started).
+
+    ``publisher`` appends the service's stream entries (default: :func:`service_publisher`).
+    """
+    publisher = publisher or service_publisher(redis)
+    outbox = service_outbox(engine, publisher)
+    store = SqlNotificationStore(engine, outbox=outbox)
     pubsub = PubSub(redis)
     invalidations = InvalidationBus(pubsub, KEYS)
     audiences = RedisAudienceCache(redis, bus=invalidations, enabled=cache_enabled)
     members = RedisMembersCache(redis, enabled=cache_enabled)
     realtime = RedisRealtimeState(redis)
     badges = RedisBadges(redis)
-    queue = RedisDeliveryQueue(redis)
-    publisher = Publisher(redis, producer="notification")
     secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
     webhook = WebhookChannel(
         secret=secret,
@@ -107,26 +115,25 @@ def assemble(
         return await placeholder[0].unread_count(user_id)
 
     in_app = InAppChannel(pubsub, publisher, unread=unread)
-    reading = ReadingHandlers(store=store, badges=badges, announcer=in_app)
+    dispatcher = Dispatcher(outbox=outbox, badges=badges, in_app=in_app)
+    reading = ReadingHandlers(store=store, badges=badges, dispatcher=dispatcher)
     placeholder.append(reading)
     channels: dict[ChannelName, Channel] = {"in_app": in_app, "log": LogChannel()}
     if settings.webhook_secret is not None:
         channels["webhook"] = webhook
-    dispatcher = Dispatcher(queue=queue, instant={"in_app": in_app})
     handlers = Handlers(
         messages=MessageHandlers(
             store=store,
             audiences=audiences,
             members=members,
             realtime=realtime,
-            badges=badges,
             dispatcher=dispatcher,
             coalesce_window=timedelta(seconds=settings.coalesce_window),
         ),
         reading=reading,
         preferences=PreferenceHandlers(store=store, audiences=audiences),
         projections=ProjectionHandlers(
-            store=store, members=members, realtime=realtime, badges=badges, dispatcher=dispatcher
+            store=store, members=members, realtime=realtime, dispatcher=dispatcher
         ),
         delivering=DeliveryHandlers(store=store, channels=channels),
     )
@@ -137,7 +144,7 @@ def assemble(
         handlers=handlers,
         consumers=consumers,
         publisher=publisher,
-        queue=queue,
+        outbox=outbox,
         webhook=webhook,
         invalidations=invalidations,
     )

@@ -7,11 +7,13 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
+from typing import TypeVar
 
 import pytest
 
-from contracts import chat
-from contracts.notification import ListNotifications
+from contracts import chat, codec
+from contracts.base import Envelope, Event, Message
+from contracts.notification import ListNotifications, NotificationCreated, NotificationsRead
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.notifications import Notification
 from notification.domain.preferences import (
@@ -28,6 +30,9 @@ from notification.store.protocols import (
     DeliveryStatus,
     MembersLoader,
 )
+from notification.store.redis_delivery import DeliveryRequested
+from shared.bus import wire
+from shared.outbox import Staged
 
 pytestmark = pytest.mark.unit
 
@@ -131,6 +136,13 @@ class FakeUnit:
     async def unread_count(self, user_id: str) -> int:
         return sum(1 for n in self.db.notifications.values() if n.user_id == user_id and not n.read)
 
+    async def unread_counts(self, user_ids: Sequence[str]) -> dict[str, int]:
+        self.db.count_queries += 1
+        return {u: await self.unread_count(u) for u in user_ids}
+
+    async def write_outbox(self, staged: Sequence[Staged]) -> None:
+        self.db.outbox.extend(staged)
+
     async def page(
         self, user_id: str, *, before: tuple[datetime, str] | None, limit: int
     ) -> list[Notification]:
@@ -163,6 +175,8 @@ class FakeStore:
         self.audiences: dict[str, Audience] = {}
         self.notifications: dict[str, Notification] = {}
         self.deliveries: dict[tuple[str, str], str] = {}
+        self.outbox: list[Staged] = []
+        self.count_queries = 0
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[FakeUnit]:
@@ -228,37 +242,58 @@ class FakeBadges:
     async def reconcile(self, user_id: str, count: int) -> None:
         self.counts[user_id] = count
 
+    async def seed(self, counts: dict[str, int]) -> None:
+        for user_id, n in counts.items():
+            self.counts.setdefault(user_id, n)
 
-class FakeQueue:
+
+M = TypeVar("M", bound=Message)
+
+
+def payloads(staged: Sequence[Staged], cls: type[M]) -> list[M]:
+    """The payloads of the staged entries of type ``cls``, in order."""
+    return [
+        codec.decode(cls, s.fields[wire.PAYLOAD])
+        for s in staged
+        if wire.decode_envelope(s.fields).type == cls.TYPE
+    ]
+
+
+class FakeOutbox:
+    """Stages entries as shared.outbox does; records the ones sent after a commit."""
+
     def __init__(self) -> None:
-        self.jobs: list[DeliveryJob] = []
+        self.sent: list[Staged] = []
+        self.broken = False
 
-    async def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
-        self.jobs.extend(jobs)
+    def stage(self, event: Event) -> Staged:
+        envelope = Envelope.for_message(event, producer="notification")
+        key = event.partition_value() or envelope.id
+        return Staged(envelope.id, key, wire.entry_fields(envelope, event), NOW)
+
+    async def send(self, staged: Sequence[Staged]) -> bool:
+        if self.broken:
+            return False
+        self.sent.extend(staged)
+        return True
+
+    def jobs(self) -> list[tuple[str, str]]:
+        """(user id, channel) of the delivery jobs sent."""
+        return [(r.user_id, r.channel) for r in payloads(self.sent, DeliveryRequested)]
 
 
 class FakeInApp:
     def __init__(self) -> None:
-        self.sent: list[DeliveryJob] = []
-        self.counts: list[int | None] = []
+        self.pushed: list[tuple[str, Staged]] = []
         self.broken = False
 
-    async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
+    async def push(self, events: Sequence[tuple[str, Staged]]) -> None:
         if self.broken:
             raise ConnectionError("redis is down")
-        for job, unread_count in jobs:
-            self.sent.append(job)
-            self.counts.append(unread_count)
+        self.pushed.extend(events)
 
-
-class FakeAnnouncer:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, list[str], int]] = []
-
-    async def read(
-        self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
-    ) -> None:
-        self.sent.append((user_id, list(ids), unread_count))
+    def created(self) -> list[NotificationCreated]:
+        return payloads([s for _, s in self.pushed], NotificationCreated)
 
 
 class World:
@@ -266,24 +301,21 @@ class World:
         self.store = FakeStore()
         self.realtime = FakeRealtime()
         self.badges = FakeBadges()
-        self.queue = FakeQueue()
+        self.outbox = FakeOutbox()
         self.in_app = FakeInApp()
-        self.announcer = FakeAnnouncer()
+        dispatcher = Dispatcher(outbox=self.outbox, badges=self.badges, in_app=self.in_app)
         ids = count(1)
         self.messages = MessageHandlers(
             store=self.store,
             audiences=NoCache(),
             members=NoMembersCache(),
             realtime=self.realtime,
-            badges=self.badges,
-            dispatcher=Dispatcher(queue=self.queue, instant={"in_app": self.in_app}),
+            dispatcher=dispatcher,
             coalesce_window=timedelta(seconds=60),
             clock=lambda: NOW,
             new_id=lambda: f"n{next(ids)}",
         )
-        self.reading = ReadingHandlers(
-            store=self.store, badges=self.badges, announcer=self.announcer
-        )
+        self.reading = ReadingHandlers(store=self.store, badges=self.badges, dispatcher=dispatcher)
         self.seq = 0
 
     def post(self, sender: str, *, mentions: list[str] | None = None) -> chat.MessagePosted:
@@ -315,32 +347,50 @@ async def test_a_posted_message_announces_in_app_and_queues_log_for_offline_memb
 ) -> None:
     outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
     assert sorted(n.user_id for n in outcome.created) == ["bob", "carol"]
-    assert sorted(j.notification.user_id for j in world.in_app.sent) == ["bob", "carol"]
-    assert sorted((j.notification.user_id, j.channel) for j in world.queue.jobs) == [
-        ("bob", "log"),
-        ("carol", "log"),
-    ]
+    assert sorted(e.user_id for e in world.in_app.created()) == ["bob", "carol"]
+    assert sorted(world.outbox.jobs()) == [("bob", "log"), ("carol", "log")]
     # Only queued (outbound) jobs get a delivery row; the in-app announcement is not queued.
-    assert sorted(world.store.deliveries) == sorted(
-        (j.notification.id, "log") for j in world.queue.jobs
-    )
+    ids = {n.user_id: n.id for n in outcome.created}
+    assert sorted(world.store.deliveries) == sorted((ids[u], "log") for u, _ in world.outbox.jobs())
+
+
+async def test_the_events_and_jobs_are_written_with_the_notifications_and_framed_alike(
+    world: World,
+) -> None:
+    await world.messages.on_message_posted(world.post("alice"), "e1")
+    # Two events and two jobs: written in the transaction, then sent; the frames are the events.
+    assert [s.message_id for s in world.store.outbox] == [s.message_id for s in world.outbox.sent]
+    assert len(world.store.outbox) == 4
+    events = {s.message_id for s in world.outbox.sent if payloads([s], NotificationCreated)}
+    assert {s.message_id for _, s in world.in_app.pushed} == events
 
 
 async def test_an_online_member_gets_the_in_app_frame_and_nothing_outbound(world: World) -> None:
     await world.realtime.set_presence("bob", online=True)
     await world.messages.on_message_posted(world.post("alice"), "e1")
-    assert sorted(j.notification.user_id for j in world.in_app.sent) == ["bob", "carol"]
-    assert [(j.notification.user_id, j.channel) for j in world.queue.jobs] == [("carol", "log")]
+    assert sorted(e.user_id for e in world.in_app.created()) == ["bob", "carol"]
+    assert world.outbox.jobs() == [("carol", "log")]
 
 
-async def test_a_failed_in_app_announcement_keeps_the_notification_and_the_queue(
+async def test_a_failed_in_app_frame_keeps_the_notification_the_event_and_the_job(
     world: World,
 ) -> None:
     world.in_app.broken = True
     outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
     assert sorted(n.user_id for n in outcome.created) == ["bob", "carol"]
-    assert len(world.queue.jobs) == 2
+    assert len(world.outbox.jobs()) == 2
+    assert len(payloads(world.outbox.sent, NotificationCreated)) == 2
     assert await world.reading.unread_count("bob") == 1
+
+
+async def test_a_failed_append_does_not_fail_the_handler_and_leaves_the_rows(
+    world: World,
+) -> None:
+    world.outbox.broken = True
+    outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert len(outcome.created) == 2
+    assert len(world.store.outbox) == 4  # written: the relay appends them
+    assert len(world.in_app.pushed) == 2  # the frames still go out
 
 
 async def test_the_same_event_twice_changes_nothing_the_second_time(world: World) -> None:
@@ -349,7 +399,8 @@ async def test_the_same_event_twice_changes_nothing_the_second_time(world: World
     again = await world.messages.on_message_posted(event, "e1")
     assert again.created == [] and again.grown == []
     assert len(world.store.notifications) == 2
-    assert len(world.queue.jobs) == 2 and len(world.in_app.sent) == 2
+    assert len(world.store.outbox) == 4  # nothing staged for the redelivery
+    assert len(world.outbox.jobs()) == 2 and len(world.in_app.pushed) == 2
 
 
 async def test_a_viewing_member_gets_nothing(world: World) -> None:
@@ -365,12 +416,12 @@ async def test_a_burst_grows_one_notification_and_the_badge_counts_it_once(world
     mine = [n for n in world.store.notifications.values() if n.user_id == "bob"]
     assert [(n.count, n.preview) for n in mine] == [(5, "5 new messages")]
     assert await world.reading.unread_count("bob") == 1
-    # Every announcement carried bob's badge from the counter (1 each time), none looked it up;
-    # carol's counter was never loaded, so hers are looked up by the channel (None).
-    counts = list(zip(world.in_app.sent, world.in_app.counts, strict=True))
-    bobs = [c for job, c in counts if job.notification.user_id == "bob"]
-    carols = [c for job, c in counts if job.notification.user_id == "carol"]
-    assert bobs == [1] * 5 and carols == [None] * 5
+    # Every announcement carried the badge count: bob's from his counter; carol's counter was
+    # missing, so the first transaction counted it in the database and created it afterwards.
+    created = world.in_app.created()
+    assert [e.unread_count for e in created if e.user_id == "bob"] == [1] * 5
+    assert [e.unread_count for e in created if e.user_id == "carol"] == [1] * 5
+    assert world.store.count_queries == 1 and world.badges.counts["carol"] == 1
 
 
 async def test_reading_in_chat_marks_read_up_to_the_seq_and_announces_it(world: World) -> None:
@@ -381,6 +432,8 @@ async def test_reading_in_chat_marks_read_up_to_the_seq_and_announces_it(world: 
         chat.ReadUpdated(conversation_id="c1", user_id="bob", seq=1), "r1"
     )
     assert await world.reading.unread_count("bob") == 1
-    assert world.announcer.sent == [("bob", ["n1"], 1)]
+    read = payloads(world.outbox.sent, NotificationsRead)
+    assert [(e.user_id, e.ids, e.unread_count) for e in read] == [("bob", ["n1"], 1)]
+    assert payloads([s for _, s in world.in_app.pushed], NotificationsRead) == read
     page = await world.reading.list_notifications(ListNotifications(user_id="bob"))
     assert [(n.seq, n.read) for n in page.items] == [(2, False), (1, True)]

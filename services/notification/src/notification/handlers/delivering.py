@@ -1,67 +1,152 @@
-"""Dispatch and delivery: in-app at once after the commit; outbound channels through the queue.
+"""Dispatch and delivery: announcements and outbound jobs go through the outbox.
 
-The in-app announcement is one publish on the user's channel and one stream entry, so it is sent
-by the handler that created the notification, right after its commit: a round trip through the
-delivery queue would double the work of every notification and add a hop of latency. Outbound
-channels (log, webhook) may be slow or fail, so they go through the queue and its workers, which
-retry, record the outcome in ``deliveries`` and dead-letter.
+What a transaction announces is staged and written in that transaction, next to the
+notifications: the ``notification.events`` entries (created, read) and the delivery jobs of the
+outbound channels (log, webhook), which may be slow or fail, so they go through the delivery
+queue and its workers, which retry, record the outcome in ``deliveries`` and dead-letter. Right
+after the commit the entries are appended (the outbox's relay appends them later when that
+fails or the process dies first) and the in-app frames, which carry the entries' envelopes, are
+pushed on the users' channels: best effort, a client that missed one lists its notifications.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from contracts.base import utcnow
+from contracts.notification import NotificationsRead
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.errors import DeliveryFailedError
-from notification.store.protocols import Channel, DeliveryQueue, InstantChannel, NotificationStore
+from notification.store.protocols import (
+    Badges,
+    Channel,
+    InstantChannel,
+    NotificationStore,
+    Outbox,
+    Unit,
+)
+from notification.store.redis_delivery import DeliveryRequested
+from notification.store.wire import created_event
+from shared.outbox import Staged
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """What one transaction wrote to the outbox, and what goes out after its commit."""
+
+    entries: list[Staged] = field(default_factory=list)
+    """Stream entries (events and delivery jobs), written in the transaction."""
+    frames: list[tuple[str, Staged]] = field(default_factory=list)
+    """``(user id, event)`` for the users' real-time channels."""
+    loaded: dict[str, int] = field(default_factory=dict)
+    """Badge counts read from the database for missing counters (created after the commit)."""
+
+
 class Dispatcher:
-    """Hands committed jobs on: instant ones to their channel now, queued ones to the queue."""
+    """Stages announcements and jobs in a transaction; sends them after its commit."""
 
-    def __init__(
-        self, *, queue: DeliveryQueue, instant: Mapping[ChannelName, InstantChannel]
-    ) -> None:
-        self._queue = queue
-        self._instant = instant
+    def __init__(self, *, outbox: Outbox, badges: Badges, in_app: InstantChannel) -> None:
+        self._outbox = outbox
+        self._badges = badges
+        self._in_app = in_app
 
-    async def dispatch(
-        self, jobs: Sequence[DeliveryJob], *, unread: Mapping[str, int] | None = None
-    ) -> None:
-        """Queue the outbound jobs, then announce the in-app ones (together, per channel).
+    async def created(
+        self, unit: Unit, jobs: Sequence[DeliveryJob], deltas: dict[str, int]
+    ) -> Dispatch:
+        """Inside the transaction of created or grown notifications: apply the badge deltas
+        (the announcements carry the counts), stage the in-app announcements and the outbound
+        jobs, and write them with the notifications.
 
-        ``unread``: badge counts by user id, when the caller has them (others are looked up).
-
-        A failed announcement is logged, not raised: the notification is stored and counted, and
-        the client lists it on its next read; retrying the whole event would create nothing new.
+        ``deltas``: per user, +1 for a created notification, 0 for a grown one. They are applied
+        just before the commit: a crash in between over-counts until the counter expires (as a
+        crash after the commit and before the deltas would under-count). A counter that is
+        missing, or Redis failing, is answered by the database in this transaction.
         """
-        queued = [j for j in jobs if j.queued]
-        if queued:
-            await self._queue.enqueue(queued)
-        instant = [j for j in jobs if not j.queued]
-        if not instant:
+        announced = {j.notification.user_id: 0 for j in jobs if not j.queued}
+        counts, loaded = await self._counts(unit, {**announced, **deltas})
+        entries: list[Staged] = []
+        frames: list[tuple[str, Staged]] = []
+        for job in jobs:
+            if job.queued:
+                entries.append(self._outbox.stage(DeliveryRequested.of(job)))
+                continue
+            user_id = job.notification.user_id
+            staged = self._outbox.stage(created_event(job.notification, counts[user_id]))
+            entries.append(staged)
+            frames.append((user_id, staged))
+        await unit.write_outbox(entries)
+        return Dispatch(entries, frames, loaded)
+
+    async def read(
+        self,
+        unit: Unit,
+        user_id: str,
+        *,
+        ids: Sequence[str],
+        conversation_id: str | None,
+        unread_count: int,
+    ) -> Dispatch:
+        """Inside the transaction that marked notifications read: stage and write the event."""
+        event = NotificationsRead(
+            user_id=user_id,
+            ids=list(ids)[:1000],
+            conversation_id=conversation_id,
+            unread_count=unread_count,
+        )
+        staged = self._outbox.stage(event)
+        await unit.write_outbox([staged])
+        return Dispatch([staged], [(user_id, staged)])
+
+    async def send(self, dispatch: Dispatch) -> None:
+        """After the commit: append the entries, push the frames, create missing counters.
+
+        Never raises: a failed append is left to the outbox's relay; a failed push or counter is
+        logged (the notification is stored, and the counter loads on its next read).
+        """
+        await asyncio.gather(
+            self._outbox.send(dispatch.entries),
+            self._push(dispatch.frames),
+            self._seed(dispatch.loaded),
+        )
+
+    async def _counts(
+        self, unit: Unit, deltas: dict[str, int]
+    ) -> tuple[dict[str, int], dict[str, int]]:
+        try:
+            counts = await self._badges.add(deltas)
+        except Exception as e:
+            log.warning("badge deltas failed, counting in the database instead: %r", e)
+            counts = {}
+        missing = [u for u in deltas if u not in counts]
+        loaded = await unit.unread_counts(missing) if missing else {}
+        return {**counts, **loaded}, loaded
+
+    async def _push(self, frames: Sequence[tuple[str, Staged]]) -> None:
+        if not frames:
             return
-        counts = unread or {}
-        by_channel: dict[ChannelName, list[tuple[DeliveryJob, int | None]]] = {}
-        for job in instant:
-            by_channel.setdefault(job.channel, []).append(
-                (job, counts.get(job.notification.user_id))
+        try:
+            await self._in_app.push(frames)
+        except Exception as e:
+            log.warning(
+                "in-app frames of %d notification(s) (user %s...) failed: %r",
+                len(frames),
+                frames[0][0],
+                e,
             )
-        for name, batch in by_channel.items():
-            try:
-                await self._instant[name].announce_many(batch)
-            except Exception as e:
-                log.warning(
-                    "in-app announcement of %d notification(s) (%s...) failed: %r",
-                    len(batch),
-                    batch[0][0].notification.id,
-                    e,
-                )
+
+    async def _seed(self, loaded: dict[str, int]) -> None:
+        if not loaded:
+            return
+        try:
+            await self._badges.seed(loaded)
+        except Exception as e:
+            log.warning("creating %d badge counter(s) failed: %r", len(loaded), e)
 
 
 class DeliveryHandlers:

@@ -15,7 +15,6 @@ from notification.domain.preferences import Audience
 from notification.handlers.delivering import Dispatcher
 from notification.store.protocols import (
     AudienceCache,
-    Badges,
     MembersCache,
     NotificationStore,
     RealtimeState,
@@ -41,7 +40,6 @@ class MessageHandlers:
         audiences: AudienceCache,
         members: MembersCache,
         realtime: RealtimeState,
-        badges: Badges,
         dispatcher: Dispatcher,
         coalesce_window: timedelta,
         clock: Callable[[], datetime] = utcnow,
@@ -51,7 +49,6 @@ class MessageHandlers:
         self._audiences = audiences
         self._members = members
         self._realtime = realtime
-        self._badges = badges
         self._dispatcher = dispatcher
         self._window = coalesce_window
         self._clock = clock
@@ -114,9 +111,9 @@ class MessageHandlers:
                 )
             await unit.save_notifications(created, grown)
             await unit.queue_deliveries([j for j in jobs if j.queued], at=self._clock())
-        # A grown notification leaves the badge as it is: a zero delta reads it for the frame.
-        unread = await self._badges.add(
-            {**{n.user_id: 0 for n in grown}, **{n.user_id: 1 for n in created}}
-        )
-        await self._dispatcher.dispatch(jobs, unread=unread)
+            # A grown notification leaves the badge as it is: a zero delta reads it for the event.
+            dispatch = await self._dispatcher.created(
+                unit, jobs, {**{n.user_id: 0 for n in grown}, **{n.user_id: 1 for n in created}}
+            )
+        await self._dispatcher.send(dispatch)
         return Outcome(decisions, created, grown)

@@ -11,8 +11,8 @@ from contracts.notification import SetViewing
 from contracts.user import PresenceChanged
 from notification.domain.delivery import DeliveryJob
 from notification.domain.notifications import Notification
-from notification.handlers.delivering import Dispatcher
-from notification.store.protocols import Badges, MembersCache, NotificationStore, RealtimeState
+from notification.handlers.delivering import Dispatch, Dispatcher
+from notification.store.protocols import MembersCache, NotificationStore, RealtimeState
 
 
 class ProjectionHandlers:
@@ -24,7 +24,6 @@ class ProjectionHandlers:
         store: NotificationStore,
         members: MembersCache,
         realtime: RealtimeState,
-        badges: Badges,
         dispatcher: Dispatcher,
         new_id: Callable[[], str] = new_message_id,
         clock: Callable[[], datetime] = utcnow,
@@ -33,7 +32,6 @@ class ProjectionHandlers:
         self._store = store
         self._members = members
         self._realtime = realtime
-        self._badges = badges
         self._dispatcher = dispatcher
         self._new_id = new_id
 
@@ -48,7 +46,7 @@ class ProjectionHandlers:
     async def on_member_added(self, event: MemberAdded, message_id: str) -> None:
         """A member joined; someone else adding them tells them so."""
         notify = event.added_by is not None and event.added_by != event.user_id
-        job: DeliveryJob | None = None
+        dispatch: Dispatch | None = None
         async with self._store.unit() as unit:
             if await unit.claim(message_id):
                 await unit.add_members(event.conversation_id, [event.user_id])
@@ -62,13 +60,13 @@ class ProjectionHandlers:
                         conversation_id=event.conversation_id,
                         sender_id=event.added_by,
                     )
-                    job = DeliveryJob(notification=n, channel="in_app")
                     await unit.save_notifications([n], [])
+                    dispatch = await self._dispatcher.created(
+                        unit, [DeliveryJob(notification=n, channel="in_app")], {n.user_id: 1}
+                    )
         await self._members.invalidate(event.conversation_id)
-        if job is None:
-            return
-        unread = await self._badges.add({event.user_id: 1})
-        await self._dispatcher.dispatch([job], unread=unread)
+        if dispatch is not None:
+            await self._dispatcher.send(dispatch)
 
     async def on_member_removed(self, event: MemberRemoved, message_id: str) -> None:
         """A member left."""

@@ -14,7 +14,8 @@ from contracts.notification import (
     UnreadCount,
 )
 from notification.domain.errors import InvalidCursorError
-from notification.store.protocols import Announcer, Badges, NotificationStore
+from notification.handlers.delivering import Dispatch, Dispatcher
+from notification.store.protocols import Badges, NotificationStore
 from notification.store.wire import to_wire
 
 
@@ -35,10 +36,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 class ReadingHandlers:
     """Listing, marking read, counting."""
 
-    def __init__(self, *, store: NotificationStore, badges: Badges, announcer: Announcer) -> None:
+    def __init__(self, *, store: NotificationStore, badges: Badges, dispatcher: Dispatcher) -> None:
         self._store = store
         self._badges = badges
-        self._announcer = announcer
+        self._dispatcher = dispatcher
 
     async def list_notifications(self, command: ListNotifications) -> NotificationList:
         """A page of the user's notifications, newest first."""
@@ -93,6 +94,7 @@ class ReadingHandlers:
         up_to_seq: int | None,
         everything: bool,
     ) -> int:
+        dispatch: Dispatch | None = None
         async with self._store.unit() as unit:
             changed = await unit.mark_read(
                 user_id,
@@ -102,10 +104,14 @@ class ReadingHandlers:
                 everything=everything,
             )
             count = await unit.unread_count(user_id)
-        if changed:
-            # Marking read is idempotent: a redelivery finds nothing unread and changes nothing.
-            await self._badges.add({user_id: -len(changed)})
-            await self._announcer.read(
-                user_id, ids=changed, conversation_id=conversation_id, unread_count=count
-            )
+            if changed:
+                # Marking read is idempotent: a redelivery finds nothing unread, stages nothing.
+                dispatch = await self._dispatcher.read(
+                    unit, user_id, ids=changed, conversation_id=conversation_id, unread_count=count
+                )
+        if dispatch is not None:
+            try:
+                await self._badges.add({user_id: -len(changed)})
+            finally:
+                await self._dispatcher.send(dispatch)
         return count

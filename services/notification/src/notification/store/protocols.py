@@ -11,9 +11,11 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Literal, Protocol
 
+from contracts.base import Event
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.notifications import Notification
 from notification.domain.preferences import Audience, ConversationSettings, UserSettings
+from shared.outbox import Staged
 
 DeliveryStatus = Literal["queued", "delivered", "dead_lettered"]
 
@@ -85,6 +87,14 @@ class Unit(Protocol):
 
     async def unread_count(self, user_id: str) -> int:
         """The exact number of unread notifications of a user."""
+        ...
+
+    async def unread_counts(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """The exact unread counts of several users (zero included), in one query."""
+        ...
+
+    async def write_outbox(self, staged: Sequence[Staged]) -> None:
+        """Store stream entries in this transaction; they are appended after the commit."""
         ...
 
     async def page(
@@ -186,30 +196,29 @@ class Badges(Protocol):
         """Set the counter to the database's exact count."""
         ...
 
-
-class DeliveryQueue(Protocol):
-    """The durable queue feeding the delivery workers."""
-
-    async def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
-        """Append jobs (each job's user id keeps one user's deliveries in order)."""
+    async def seed(self, counts: dict[str, int]) -> None:
+        """Create the counters that are missing with the database's counts (others stay)."""
         ...
 
 
-class Announcer(Protocol):
-    """Tells a user's devices (and the fleet) that notifications were read."""
+class Outbox(Protocol):
+    """Stream entries written in the transaction of their change, appended after its commit
+    (``shared.outbox.Outbox``; its relay appends what a crash or a failed append left)."""
 
-    async def read(
-        self, user_id: str, *, ids: Sequence[str], conversation_id: str | None, unread_count: int
-    ) -> None:
-        """Announce notifications marked read and the new badge count."""
+    def stage(self, event: Event) -> Staged:
+        """``event`` with its envelope and partition key, ready to write and append."""
+        ...
+
+    async def send(self, staged: Sequence[Staged]) -> bool:
+        """Append committed entries; never raises (False: the relay appends them later)."""
         ...
 
 
 class InstantChannel(Protocol):
-    """A channel announced right after the commit (in-app), given the badge counts if known."""
+    """The user's real-time channel: staged events pushed right after the commit (in-app)."""
 
-    async def announce_many(self, jobs: Sequence[tuple[DeliveryJob, int | None]]) -> None:
-        """Announce notifications with their user's badge count (None: look it up)."""
+    async def push(self, events: Sequence[tuple[str, Staged]]) -> None:
+        """Each ``(user id, staged event)`` on the user's channel, under the entry's envelope."""
         ...
 
 

@@ -55,6 +55,15 @@ class RedisBadges:
         await self._client.set(badge_key(user_id), count, px=TTL.ttl_ms("badge"), nx=True)
         return count
 
+    async def seed(self, counts: dict[str, int]) -> None:
+        """Create the missing counters with the database's counts (existing ones stay)."""
+        if not counts:
+            return
+        async with self._client.pipeline(transaction=False) as pipe:
+            for user_id, count in counts.items():
+                pipe.set(badge_key(user_id), count, px=TTL.ttl_ms("badge"), nx=True)
+            await pipe.execute()
+
     async def reconcile(self, user_id: str, count: int) -> None:
         """Overwrite the counter with the database's exact count."""
         await self._client.set(badge_key(user_id), count, px=TTL.ttl_ms("badge"))

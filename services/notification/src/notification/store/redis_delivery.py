@@ -2,14 +2,14 @@
 
 ``notification.delivery`` is read only by this service's delivery workers, so it is declared
 here rather than in the fleet registry (which holds only streams that cross services); the bus's
-``Publisher`` and ``Consumer`` take it through their ``stream_of`` hook. Partitioned by user id:
-one user's deliveries stay in order, a slow webhook holds up only its own user.
+``Consumer`` and the service's outbox (``store/outbox.py``) take it through their ``stream_of``
+hook. Partitioned by user id: one user's deliveries stay in order, a slow webhook holds up only
+its own user. Jobs are written to the outbox with the notifications they deliver, and appended
+after the commit.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
 from typing import Annotated, ClassVar, Literal
 
 import msgspec
@@ -19,8 +19,6 @@ from contracts.base import Event, Id, Message
 from contracts.topology import StreamSpec
 from notification.domain.delivery import DeliveryJob
 from notification.store.wire import from_wire, to_wire
-from shared.bus import Publisher
-from shared.redis.client import AnyRedis
 
 DELIVERY_STREAM = StreamSpec(
     name="notification.delivery",
@@ -44,6 +42,16 @@ class DeliveryRequested(Event, frozen=True, kw_only=True):
     notification: wire.Notification
     webhook_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
+    @classmethod
+    def of(cls, job: DeliveryJob) -> DeliveryRequested:
+        """The entry that carries ``job``."""
+        return cls(
+            user_id=job.notification.user_id,
+            channel=job.channel,
+            notification=to_wire(job.notification),
+            webhook_url=job.webhook_url,
+        )
+
     def job(self) -> DeliveryJob:
         """The domain job this entry carries."""
         return DeliveryJob(
@@ -58,32 +66,3 @@ def delivery_stream_of(cls: type[Message]) -> StreamSpec:
     if cls is not DeliveryRequested:
         raise LookupError(f"{cls.__name__} does not travel on the delivery queue")
     return DELIVERY_STREAM
-
-
-class RedisDeliveryQueue:
-    """Appends delivery jobs through the bus's coalescing publisher."""
-
-    def __init__(self, client: AnyRedis, *, publisher: Publisher | None = None) -> None:
-        self._publisher = publisher or Publisher(
-            client, producer="notification", stream_of=delivery_stream_of
-        )
-
-    async def enqueue(self, jobs: Sequence[DeliveryJob]) -> None:
-        """Append jobs; concurrent appends share one pipeline."""
-        await asyncio.gather(
-            *(
-                self._publisher.publish(
-                    DeliveryRequested(
-                        user_id=j.notification.user_id,
-                        channel=j.channel,
-                        notification=to_wire(j.notification),
-                        webhook_url=j.webhook_url,
-                    )
-                )
-                for j in jobs
-            )
-        )
-
-    async def aclose(self) -> None:
-        """Wait for queued appends."""
-        await self._publisher.aclose()

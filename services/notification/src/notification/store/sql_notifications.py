@@ -1,4 +1,4 @@
-"""The SQL store: notifications, preferences, delivery outcomes and local projections.
+"""The SQL store: notifications, preferences, delivery outcomes, local projections, the outbox.
 
 SQLAlchemy Core on the async engine; the same statements run on SQLite and PostgreSQL. Upserts
 are written as "delete then insert" or "insert if missing" so no dialect-specific ON CONFLICT is
@@ -24,6 +24,7 @@ from notification.store.tables import (
     notifications,
     processed_messages,
 )
+from shared.outbox import Outbox, Staged
 
 N = notifications.c
 
@@ -63,8 +64,9 @@ def _row(n: Notification) -> dict[str, Any]:
 class SqlUnit(PreferenceQueries):
     """A unit of work on one connection inside one transaction."""
 
-    def __init__(self, conn: AsyncConnection) -> None:
+    def __init__(self, conn: AsyncConnection, outbox: Outbox) -> None:
         self._conn = conn
+        self._outbox = outbox
 
     async def claim(self, message_id: str) -> bool:
         """Record ``message_id``; False when it was already processed."""
@@ -184,6 +186,23 @@ class SqlUnit(PreferenceQueries):
         )
         return int(count or 0)
 
+    async def unread_counts(self, user_ids: Sequence[str]) -> dict[str, int]:
+        """The exact unread counts of several users (zero included), in one query."""
+        if not user_ids:
+            return {}
+        rows = await self._conn.execute(
+            select(N.user_id, func.count())
+            .where(N.user_id.in_(list(user_ids)), N.read.is_(False))
+            .group_by(N.user_id)
+        )
+        counts = dict.fromkeys(user_ids, 0)
+        counts.update({r[0]: int(r[1]) for r in rows})
+        return counts
+
+    async def write_outbox(self, staged: Sequence[Staged]) -> None:
+        """Store stream entries in this transaction (one insert); appended after the commit."""
+        await self._outbox.write(self._conn, staged)
+
     async def page(
         self, user_id: str, *, before: tuple[datetime, str] | None, limit: int
     ) -> list[Notification]:
@@ -222,16 +241,17 @@ class SqlUnit(PreferenceQueries):
 
 
 class SqlNotificationStore:
-    """Units of work on the service's engine."""
+    """Units of work on the service's engine; their stream entries go to ``outbox``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, outbox: Outbox) -> None:
         self._engine = engine
+        self._outbox = outbox
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[SqlUnit]:
         """One transaction."""
         async with self._engine.begin() as conn:
-            yield SqlUnit(conn)
+            yield SqlUnit(conn, self._outbox)
 
 
 async def delivery_rows(engine: AsyncEngine, notification_id: str) -> dict[str, tuple[str, int]]:

@@ -15,6 +15,8 @@ from sqlalchemy import (
     func,
 )
 
+from shared.outbox import outbox_table
+
 metadata = MetaData()
 
 # Message ids whose effects are committed: recorded in the same transaction as the effects, so a
@@ -92,3 +94,7 @@ deliveries = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Index("ix_deliveries_status", "status", "updated_at"),
 )
+
+# Stream entries (notification.events, the delivery queue) written in the transaction of the
+# notifications they announce; appended after the commit, or by the relay (shared.outbox).
+outbox = outbox_table(metadata)

@@ -1,4 +1,4 @@
-"""Domain notifications as the contracts' wire type, and back."""
+"""Domain notifications as the contracts' wire type, and back; the event that announces one."""
 
 from __future__ import annotations
 
@@ -37,4 +37,11 @@ def from_wire(n: wire.Notification) -> Notification:
         count=n.count,
         preview=n.preview,
         read=n.read,
+    )
+
+
+def created_event(n: Notification, unread_count: int) -> wire.NotificationCreated:
+    """The event announcing ``n`` (created or grown) with its user's badge count after it."""
+    return wire.NotificationCreated(
+        user_id=n.user_id, notification=to_wire(n), unread_count=unread_count
     )
