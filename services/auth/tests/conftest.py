@@ -35,6 +35,7 @@ class FakeDb:
 
     accounts: dict[str, Account] = field(default_factory=dict)
     inbox: dict[str, bytes] = field(default_factory=dict)
+    keys: dict[str, SigningKey] = field(default_factory=dict)
 
 
 class FakeAccounts:
@@ -70,17 +71,28 @@ class FakeInbox:
         self._inbox[message_id] = reply
 
 
-class FakeUnitOfWork:
-    """Works on copies; commit publishes them to the shared FakeDb."""
+class RecordingEvents:
+    """The events of committed units of work, in commit order."""
 
-    def __init__(self, db: FakeDb) -> None:
+    def __init__(self) -> None:
+        self.events: list[DomainEvent] = []
+
+
+class FakeUnitOfWork:
+    """Works on copies; commit publishes them to the shared FakeDb and records the events."""
+
+    def __init__(self, db: FakeDb, recorded: RecordingEvents) -> None:
         self._db = db
+        self._recorded = recorded
 
     async def __aenter__(self) -> FakeUnitOfWork:
         self._accounts = dict(self._db.accounts)
         self._inbox = dict(self._db.inbox)
+        self._keys = dict(self._db.keys)
         self.accounts = FakeAccounts(self._accounts)
         self.inbox = FakeInbox(self._inbox)
+        self.signing_keys = FakeKeyStore(self._keys)
+        self.events: list[DomainEvent] = []
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -88,11 +100,14 @@ class FakeUnitOfWork:
 
     async def commit(self) -> None:
         self._db.accounts, self._db.inbox = dict(self._accounts), dict(self._inbox)
+        self._db.keys = dict(self._keys)
+        self._recorded.events.extend(self.events)
+        self.events = []
 
 
 class FakeKeyStore:
-    def __init__(self) -> None:
-        self.keys: dict[str, SigningKey] = {}
+    def __init__(self, keys: dict[str, SigningKey]) -> None:
+        self.keys = keys
 
     async def all(self) -> list[SigningKey]:
         return sorted(self.keys.values(), key=lambda k: k.created_at, reverse=True)
@@ -181,14 +196,6 @@ class FakePermissionCache:
         self.entries.pop(user_id, None)
 
 
-class RecordingEvents:
-    def __init__(self) -> None:
-        self.events: list[DomainEvent] = []
-
-    async def emit(self, event: DomainEvent) -> None:
-        self.events.append(event)
-
-
 @dataclass
 class FakeAuth:
     """The handlers wired on fakes."""
@@ -208,19 +215,19 @@ class FakeAuth:
 @pytest.fixture
 async def fake_auth() -> FakeAuth:
     db = FakeDb()
+    events = RecordingEvents()
 
     def uow() -> FakeUnitOfWork:
-        return FakeUnitOfWork(db)
+        return FakeUnitOfWork(db, events)
 
-    events = RecordingEvents()
     store = FakeSessions()
     guard = FakeGuard()
     hasher = PasswordHasher(FAST_ARGON2)
     codec = TokenCodec(issuer="parley-auth", audience="parley", lifetime=600)
-    keys = SigningKeys(FakeKeyStore(), events, codec=codec, rotate_after=86400.0)
+    keys = SigningKeys(uow, codec=codec, rotate_after=86400.0)
     await keys.ensure_active()
     events.events.clear()
-    sessions = SessionService(store, keys, events, uow)
+    sessions = SessionService(store, keys, uow)
     permissions = PermissionService(uow, FakePermissionCache())
     return FakeAuth(
         db=db,
@@ -230,7 +237,7 @@ async def fake_auth() -> FakeAuth:
         hasher=hasher,
         keys=keys,
         sessions=sessions,
-        accounts=AccountService(uow, hasher, sessions, permissions, events),
+        accounts=AccountService(uow, hasher, sessions, permissions),
         login=LoginService(uow, hasher, guard, sessions),
         permissions=permissions,
     )

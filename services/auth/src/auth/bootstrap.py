@@ -13,7 +13,7 @@ from faststream.asgi import AsgiFastStream
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.api.commands import AuthCommands
-from auth.api.publishers import BusEvents
+from auth.api.publishers import to_contract
 from auth.config import Settings
 from auth.crypto.passwords import Argon2Parameters, PasswordHasher
 from auth.crypto.sealing import Sealer, derive, new_key, parse_key
@@ -27,12 +27,15 @@ from auth.handlers.sessions import SessionService
 from auth.store.redis_login import RedisLoginGuard
 from auth.store.redis_permissions import RedisPermissionCache
 from auth.store.redis_sessions import RedisSessions
-from auth.store.sql_keys import SqlSigningKeys
 from auth.store.sql_unit_of_work import SqlUnitOfWorkFactory
+from auth.store.tables import outbox as outbox_table
+from contracts import registry
 from shared.bus import Consumer, ConsumerSettings, Publisher
+from shared.bus.publisher import StreamOf
 from shared.keys import KeySpace
+from shared.outbox import Outbox
 from shared.redis.client import AnyRedis
-from shared.service.app import service_app
+from shared.service.app import Hook, service_app
 from shared.service.errors import StartupError
 from shared.service.paths import state_dir
 from shared.service.runtime import ServiceRuntime
@@ -75,15 +78,32 @@ class AuthComponents:
     commands: AuthCommands
     keys: SigningKeys
     publisher: Publisher
+    outbox: Outbox
+    """Its relay runs while the service runs: ``outbox.start()`` / ``outbox.stop()``."""
 
 
 def wire(
-    client: AnyRedis, engine: AsyncEngine, settings: Settings, *, publisher: Publisher
+    client: AnyRedis,
+    engine: AsyncEngine,
+    settings: Settings,
+    *,
+    publisher: Publisher,
+    stream_of: StreamOf = registry.stream_of,
 ) -> AuthComponents:
-    """Stores and handlers on ``client`` and ``engine``; events go through ``publisher``."""
+    """Stores and handlers on ``client`` and ``engine``; events go through the outbox.
+
+    Events are stored in the ``outbox`` table with their change and appended through
+    ``publisher`` after the commit, on the streams ``stream_of`` names (``auth.events``).
+    """
     master = key_encryption_key(settings)
-    uow = SqlUnitOfWorkFactory(engine, Sealer(master, purpose="auth/replies/v1"))
-    events = BusEvents(publisher)
+    outbox = Outbox(engine, outbox_table, publisher, stream_of=stream_of)
+    uow = SqlUnitOfWorkFactory(
+        engine,
+        replies=Sealer(master, purpose="auth/replies/v1"),
+        keys=Sealer(master, purpose="auth/signing-keys/v1"),
+        outbox=outbox,
+        to_contract=to_contract,
+    )
     hasher = PasswordHasher(
         Argon2Parameters(
             time_cost=settings.argon2_time_cost,
@@ -96,12 +116,7 @@ def wire(
         audience=settings.token_audience,
         lifetime=settings.access_token_ttl,
     )
-    keys = SigningKeys(
-        SqlSigningKeys(engine, Sealer(master, purpose="auth/signing-keys/v1")),
-        events,
-        codec=codec,
-        rotate_after=settings.signing_key_rotation,
-    )
+    keys = SigningKeys(uow, codec=codec, rotate_after=settings.signing_key_rotation)
     keyring = Keyring({"kek1": derive(master, "auth/sessions/v1")}, current="kek1")
     session_repo = RedisSessions(
         client,
@@ -110,7 +125,7 @@ def wire(
         idle_ttl=settings.session_idle_ttl,
         max_lifetime=settings.session_max_lifetime,
     )
-    sessions = SessionService(session_repo, keys, events, uow)
+    sessions = SessionService(session_repo, keys, uow)
     permissions = PermissionService(
         uow, RedisPermissionCache(client, KEYSPACE, enabled=settings.permission_cache)
     )
@@ -127,13 +142,13 @@ def wire(
     )
     log.info("password hashing: %s", hasher.parameters.describe())
     commands = AuthCommands(
-        accounts=AccountService(uow, hasher, sessions, permissions, events),
+        accounts=AccountService(uow, hasher, sessions, permissions),
         login_service=LoginService(uow, hasher, guard, sessions),
         sessions=sessions,
         keys=keys,
         permissions=permissions,
     )
-    return AuthComponents(commands=commands, keys=keys, publisher=publisher)
+    return AuthComponents(commands=commands, keys=keys, publisher=publisher, outbox=outbox)
 
 
 async def _rotate_when_due(keys: SigningKeys) -> None:
@@ -143,6 +158,32 @@ async def _rotate_when_due(keys: SigningKeys) -> None:
             await keys.ensure_active()
         except Exception:
             log.exception("signing-key rotation check failed; retrying in an hour")
+
+
+def lifecycle(parts: AuthComponents, consumer: Consumer) -> tuple[Hook, Hook]:
+    """The start and stop hooks of a running instance: outbox relay, consumer, key rotation."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def start() -> None:
+        # First: the relay appends what an earlier run committed but did not append (it crashed,
+        # or Redis refused), and forgets the rows of appended events.
+        parts.outbox.start()
+        await parts.keys.ensure_active()
+        await consumer.start()
+        tasks.append(asyncio.create_task(_rotate_when_due(parts.keys)))
+
+    async def stop() -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        tasks.clear()
+        await consumer.stop()
+        # After the consumer, whose last commands have appended their events: forget their rows.
+        await parts.outbox.stop()
+        await parts.publisher.aclose()
+
+    return start, stop
 
 
 def build(
@@ -161,19 +202,5 @@ def build(
         producer="auth",
         instance_id=settings.instance,
     )
-    tasks: list[asyncio.Task[None]] = []
-
-    async def start() -> None:
-        await parts.keys.ensure_active()
-        await consumer.start()
-        tasks.append(asyncio.create_task(_rotate_when_due(parts.keys)))
-
-    async def stop() -> None:
-        for task in tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await consumer.stop()
-        await publisher.aclose()
-
+    start, stop = lifecycle(parts, consumer)
     return service_app(runtime, on_startup=[start], on_shutdown=[stop])

@@ -15,6 +15,7 @@ from auth.crypto.sealing import new_key
 from contracts.base import Command, Message
 from contracts.topology import StreamSpec
 from shared.bus import Consumer, ConsumerSettings, Publisher, Requester
+from shared.bus.publisher import StreamOf
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
 
@@ -63,6 +64,7 @@ class AuthOverBus:
     events_spec: StreamSpec
     commands_spec: StreamSpec
     client_publisher: Publisher
+    stream_of: StreamOf
 
     async def send(self, command: Command) -> Any:
         """Send ``command`` through the bus and return its reply (typed loosely for tests)."""
@@ -75,8 +77,14 @@ def settings() -> Settings:
 
 
 @pytest.fixture
+def publisher_type() -> type[Publisher]:
+    """The class of the service's event publisher (a test may pass one that fails)."""
+    return Publisher
+
+
+@pytest.fixture
 async def auth(
-    redis: AnyRedis, database: Database, settings: Settings
+    redis: AnyRedis, database: Database, settings: Settings, publisher_type: type[Publisher]
 ) -> AsyncIterator[AuthOverBus]:
     """The auth service wired on real stores, consuming commands from streams of its own."""
     owner = f"t{uuid.uuid4().hex[:10]}"
@@ -86,8 +94,8 @@ async def auth(
     def stream_of(cls: type[Message]) -> StreamSpec:
         return commands if isinstance(cls, type) and issubclass(cls, Command) else events
 
-    publisher = Publisher(redis, producer="auth", stream_of=stream_of)
-    parts = wire(redis, database.engine, settings, publisher=publisher)
+    publisher = publisher_type(redis, producer="auth", stream_of=stream_of)
+    parts = wire(redis, database.engine, settings, publisher=publisher, stream_of=stream_of)
     await parts.keys.ensure_active()
     consumer = Consumer(
         redis,
@@ -99,6 +107,9 @@ async def auth(
     )
     client_publisher = Publisher(redis, producer="gateway", stream_of=stream_of)
     async with consumer, Requester(redis, client_publisher, instance_id=owner) as requester:
-        yield AuthOverBus(parts, requester, database, redis, events, commands, client_publisher)
+        yield AuthOverBus(
+            parts, requester, database, redis, events, commands, client_publisher, stream_of
+        )
+    await parts.outbox.stop()
     await publisher.aclose()
     await client_publisher.aclose()

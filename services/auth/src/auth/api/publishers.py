@@ -1,11 +1,14 @@
-"""Domain events -> ``auth.events`` through the bus publisher."""
+"""Domain events -> the wire messages of ``auth.events``.
+
+The unit of work (``store/sql_unit_of_work.py``) stores each event in the outbox with the change
+it announces and appends it after the commit; bootstrap hands it :func:`to_contract`.
+"""
 
 from __future__ import annotations
 
 from auth.domain import events
 from contracts import auth as wire
 from contracts.base import Event
-from shared.bus import Publisher
 
 
 def to_contract(event: events.DomainEvent) -> Event:
@@ -38,14 +41,3 @@ def public_key(key: events.PublicJwk) -> wire.PublicKey:
     return wire.PublicKey(
         kid=key.kid, kty="OKP", alg="EdDSA", crv="Ed25519", x=key.x, not_after=key.not_after
     )
-
-
-class BusEvents:
-    """The handlers' event sink: publishes on ``auth.events``."""
-
-    def __init__(self, publisher: Publisher) -> None:
-        self._publisher = publisher
-
-    async def emit(self, event: events.DomainEvent) -> None:
-        """Publish ``event`` (raises when Redis refuses it; the command then fails loudly)."""
-        await self._publisher.publish(to_contract(event))

@@ -1,4 +1,4 @@
-"""Domain events: facts the handlers announce after a change is committed."""
+"""Domain events: facts the handlers announce, committed with the change they describe."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from auth.domain.errors import AccountNotFound, Forbidden, InvalidCredentials
 from auth.domain.events import AccountRegistered, PasswordChanged, RoleChanged
 from auth.domain.sessions import ClientDetails, IssuedTokens
 from auth.handlers.permissions import PermissionService
-from auth.handlers.ports import Clock, EventSink, utc_now
+from auth.handlers.ports import Clock, utc_now
 from auth.handlers.replays import decode_tokens, encode_tokens
 from auth.handlers.sessions import SessionService
 from auth.store.protocols import UnitOfWorkFactory
@@ -26,7 +26,6 @@ class AccountService:
         hasher: PasswordHasher,
         sessions: SessionService,
         permissions: PermissionService,
-        events: EventSink,
         *,
         clock: Clock = utc_now,
     ) -> None:
@@ -34,7 +33,6 @@ class AccountService:
         self._hasher = hasher
         self._sessions = sessions
         self._permissions = permissions
-        self._events = events
         self._clock = clock
 
     async def register(
@@ -68,15 +66,15 @@ class AccountService:
             await uow.accounts.add(account)
             tokens = await self._sessions.open(account, client)
             await uow.inbox.record(message_id, encode_tokens(tokens))
-            await uow.commit()
-        await self._events.emit(
-            AccountRegistered(
-                user_id=account.user_id,
-                username=account.username,
-                display_name=display_name,
-                roles=account.roles,
+            uow.events.append(
+                AccountRegistered(
+                    user_id=account.user_id,
+                    username=account.username,
+                    display_name=display_name,
+                    roles=account.roles,
+                )
             )
-        )
+            await uow.commit()
         return tokens
 
     async def change_password(
@@ -96,8 +94,8 @@ class AccountService:
         async with self._uow() as uow:
             await uow.accounts.save(account.with_password(new_hash, now=self._clock()))
             await uow.inbox.record(message_id)
+            uow.events.append(PasswordChanged(user_id=user_id))
             await uow.commit()
-        await self._events.emit(PasswordChanged(user_id=user_id))
         await self._sessions.revoke(user_id, None, keep=session_id, reason="password_changed")
 
     async def set_roles(
@@ -115,6 +113,7 @@ class AccountService:
             changed = account.with_roles(roles)
             await uow.accounts.save(changed)
             await uow.inbox.record(message_id)
+            uow.events.append(RoleChanged(user_id=user_id, roles=changed.roles))
             await uow.commit()
-        await self._permissions.forget(user_id)
-        await self._events.emit(RoleChanged(user_id=user_id, roles=changed.roles))
+            # Before the block ends, so role_changed goes out only once the cached grants are gone.
+            await self._permissions.forget(user_id)

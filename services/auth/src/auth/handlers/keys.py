@@ -4,6 +4,7 @@ Rotation makes a new key active and retires the old one with ``not_after = now +
 + leeway``, so every token it signed can still be verified until it expires anyway. Every instance
 keeps the key set in memory and reloads it from the database periodically and whenever a token
 names a key id it does not know (another instance rotated), at most once per ``reload_every``.
+A rotation and its ``signing_keys_rotated`` event are committed in one transaction.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from datetime import datetime, timedelta
 from auth.crypto.tokens import AccessClaims, SigningKey, TokenCodec
 from auth.domain.errors import InvalidToken
 from auth.domain.events import PublicJwk, SigningKeysRotated
-from auth.handlers.ports import Clock, EventSink, utc_now
-from auth.store.protocols import SigningKeyStore
+from auth.handlers.ports import Clock, utc_now
+from auth.store.protocols import UnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 
@@ -25,16 +26,14 @@ class SigningKeys:
 
     def __init__(
         self,
-        store: SigningKeyStore,
-        events: EventSink,
+        uow: UnitOfWorkFactory,
         *,
         codec: TokenCodec,
         rotate_after: float,
         reload_every: float = 5.0,
         clock: Clock = utc_now,
     ) -> None:
-        self._store = store
-        self._events = events
+        self._uow = uow
         self.codec = codec
         self.rotate_after = timedelta(seconds=rotate_after)
         self._reload_every = timedelta(seconds=reload_every)
@@ -44,7 +43,8 @@ class SigningKeys:
 
     async def reload(self) -> None:
         """Read the key set from the database."""
-        self._keys = await self._store.all()
+        async with self._uow() as uow:
+            self._keys = await uow.signing_keys.all()
         self._loaded_at = self._clock()
 
     async def ensure_active(self) -> None:
@@ -58,20 +58,25 @@ class SigningKeys:
         """Make a new key active, retire the others, drop keys no token can need; announce it."""
         now = self._clock()
         key = SigningKey.generate(now=now)
-        await self._store.add(key)
         not_after = now + timedelta(seconds=self.codec.lifetime + self.codec.leeway + 60)
-        for old in self._keys:
-            if old.retired_at is None:
-                await self._store.retire(old.kid, retired_at=now, not_after=not_after)
-        await self._store.purge(before=now)
-        await self.reload()
+        async with self._uow() as uow:
+            store = uow.signing_keys
+            for old in await store.all():
+                if old.retired_at is None:
+                    await store.retire(old.kid, retired_at=now, not_after=not_after)
+            await store.add(key)
+            await store.purge(before=now)
+            keys = await store.all()
+            jwks = self._public_jwks(keys)
+            uow.events.append(SigningKeysRotated(keys=tuple(jwks)))
+            await uow.commit()
+            # In use before the event goes out (when the block ends), as the event announces.
+            self._keys, self._loaded_at = keys, self._clock()
         log.info("signing key rotated: %s is active", key.kid)
-        await self._events.emit(SigningKeysRotated(keys=tuple(self.public_jwks())))
         return key
 
     def _active_or_none(self) -> SigningKey | None:
-        live = [k for k in self._keys if k.retired_at is None and k.private is not None]
-        return max(live, key=lambda k: k.created_at) if live else None
+        return _active_of(self._keys)
 
     def active(self) -> SigningKey:
         """The key that signs new tokens."""
@@ -82,15 +87,21 @@ class SigningKeys:
 
     def verification_keys(self) -> list[SigningKey]:
         """Keys that may verify a token now: the active first, then retired-but-valid ones."""
+        return self._verification(self._keys)
+
+    def _verification(self, keys: list[SigningKey]) -> list[SigningKey]:
         now = self._clock()
-        active = self._active_or_none()
-        rest = [k for k in self._keys if k is not active and k.verifies_at(now)]
+        active = _active_of(keys)
+        rest = [k for k in keys if k is not active and k.verifies_at(now)]
         return ([active] if active else []) + sorted(rest, key=lambda k: k.created_at, reverse=True)
 
     def public_jwks(self) -> list[PublicJwk]:
         """:meth:`verification_keys` as public JWK facts."""
+        return self._public_jwks(self._keys)
+
+    def _public_jwks(self, keys: list[SigningKey]) -> list[PublicJwk]:
         return [
-            PublicJwk(kid=k.kid, x=k.x, not_after=k.not_after) for k in self.verification_keys()
+            PublicJwk(kid=k.kid, x=k.x, not_after=k.not_after) for k in self._verification(keys)
         ]
 
     def issue(self, *, user_id: str, session_id: str, roles: tuple[str, ...]) -> str:
@@ -113,3 +124,8 @@ class SigningKeys:
     def _verify_now(self, token: str) -> AccessClaims:
         keys = {k.kid: k for k in self.verification_keys()}
         return self.codec.verify(token, keys, now=self._clock())
+
+
+def _active_of(keys: list[SigningKey]) -> SigningKey | None:
+    live = [k for k in keys if k.retired_at is None and k.private is not None]
+    return max(live, key=lambda k: k.created_at) if live else None

@@ -19,7 +19,7 @@ from auth.domain.sessions import (
     token_hash,
 )
 from auth.handlers.keys import SigningKeys
-from auth.handlers.ports import Clock, EventSink, utc_now
+from auth.handlers.ports import Clock, utc_now
 from auth.handlers.replays import Replays, decode_tokens, encode_tokens
 from auth.store.protocols import SessionRepository, StoredSession, UnitOfWorkFactory
 
@@ -33,14 +33,12 @@ class SessionService:
         self,
         sessions: SessionRepository,
         keys: SigningKeys,
-        events: EventSink,
         uow: UnitOfWorkFactory,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self._sessions = sessions
         self._keys = keys
-        self._events = events
         self._uow = uow
         self._clock = clock
         self._replays = Replays(uow)
@@ -147,13 +145,19 @@ class SessionService:
         return ended
 
     async def _end(self, user_id: str, handle: str, reason: RevocationReason) -> bool:
-        ended = await self._sessions.revoke(user_id, handle)
-        if ended:
-            # Gateways refuse this session's access tokens until the last of them expires.
-            expire = self._clock() + timedelta(seconds=self._keys.codec.lifetime)
-            await self._events.emit(
-                SessionRevoked(
-                    user_id=user_id, session_id=handle, reason=reason, tokens_expire_at=expire
+        # Sessions live in Redis: there is no database change to join, so the event gets a
+        # transaction of its own, committed right after the revocation. From then on it is
+        # durable; a process that dies (or a commit that fails) between the two loses it, and a
+        # retry finds the session already ended and announces nothing.
+        async with self._uow() as uow:
+            ended = await self._sessions.revoke(user_id, handle)
+            if ended:
+                # Gateways refuse this session's access tokens until the last of them expires.
+                expire = self._clock() + timedelta(seconds=self._keys.codec.lifetime)
+                uow.events.append(
+                    SessionRevoked(
+                        user_id=user_id, session_id=handle, reason=reason, tokens_expire_at=expire
+                    )
                 )
-            )
+                await uow.commit()
         return ended

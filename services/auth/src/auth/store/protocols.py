@@ -14,6 +14,7 @@ from typing import Protocol
 
 from auth.crypto.tokens import SigningKey
 from auth.domain.accounts import Account
+from auth.domain.events import DomainEvent
 from auth.domain.permissions import Grants
 from auth.domain.sessions import RefreshFamily
 
@@ -51,7 +52,12 @@ class Inbox(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One database transaction over the repositories; rolled back unless committed."""
+    """One database transaction over the repositories; rolled back unless committed.
+
+    Domain events appended to :attr:`events` inside the block are stored by :meth:`commit` in the
+    same transaction as the change they announce (the outbox), and appended to the bus when the
+    block exits. A unit of work that is not committed announces nothing.
+    """
 
     @property
     def accounts(self) -> AccountRepository:
@@ -63,8 +69,18 @@ class UnitOfWork(Protocol):
         """The processed-message inbox, in this transaction."""
         ...
 
+    @property
+    def signing_keys(self) -> SigningKeyStore:
+        """The signing keys, in this transaction."""
+        ...
+
+    @property
+    def events(self) -> list[DomainEvent]:
+        """Events to announce once this unit commits (append before :meth:`commit`)."""
+        ...
+
     async def commit(self) -> None:
-        """Make everything done in this unit durable."""
+        """Make everything done in this unit durable, its events included."""
         ...
 
     async def __aenter__(self) -> UnitOfWork: ...
@@ -79,7 +95,7 @@ class UnitOfWorkFactory(Protocol):
 
 
 class SigningKeyStore(Protocol):
-    """Signing keys in the service's database, private halves sealed at rest."""
+    """Signing keys in the service's database (inside a unit of work), private halves sealed."""
 
     async def all(self) -> list[SigningKey]:
         """Every stored key, newest first."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import Column, DateTime, LargeBinary, MetaData, String, Table, func
 
+from shared.outbox import outbox_table
+
 metadata = MetaData()
 
 # Message ids whose effects are committed: recorded in the same transaction as the effects, so a
@@ -43,3 +45,8 @@ signing_keys = Table(
     Column("retired_at", DateTime(timezone=True), nullable=True),
     Column("not_after", DateTime(timezone=True), nullable=True),
 )
+
+# Events stored in the transaction of the change they announce, appended to ``auth.events`` after
+# the commit and forgotten once appended (``shared.outbox``; its relay appends what a crash or a
+# failed append left).
+outbox = outbox_table(metadata)

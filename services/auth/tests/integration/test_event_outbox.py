@@ -1,0 +1,289 @@
+"""auth.events through the outbox, on the test cluster with SQLite and PostgreSQL: an event is
+committed with its change, a failed append or a crash after the commit is made good by the relay,
+and the usual path appends each event once and forgets its row."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select
+
+from auth.api.publishers import to_contract
+from auth.bootstrap import lifecycle
+from auth.domain.events import PasswordChanged
+from auth.domain.sessions import ClientDetails
+from auth.store.tables import accounts, metadata, outbox
+from contracts import auth as wire_auth
+from contracts.base import Envelope, Event
+from shared.bus import Consumer, Publisher, wire
+from shared.outbox import Outbox
+
+from .conftest import FAST, AuthOverBus
+
+pytestmark = pytest.mark.integration
+
+GOOD = "correct horse battery"
+EVENT_TYPES: dict[str, type[Event]] = {
+    c.TYPE: c
+    for c in (
+        wire_auth.AccountRegistered,
+        wire_auth.PasswordChanged,
+        wire_auth.SessionRevoked,
+        wire_auth.RoleChanged,
+        wire_auth.SigningKeysRotated,
+    )
+}
+
+
+class Refusing(Publisher):
+    """Appends fail while ``refuse`` is set, as when Redis refuses them or the connection drops."""
+
+    refuse = True
+
+    async def append(self, key: str, fields: wire.Fields) -> str:
+        if self.refuse:
+            raise ConnectionError("Redis is unreachable")
+        return await super().append(key, fields)
+
+
+class Stalling(Publisher):
+    """Once ``stall`` is set, an append never returns: the process stops right there."""
+
+    stall = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.stalled = asyncio.Event()
+
+    async def append(self, key: str, fields: wire.Fields) -> str:
+        if self.stall:
+            self.stalled.set()
+            await asyncio.Event().wait()
+        return await super().append(key, fields)
+
+
+def name() -> str:
+    return f"u{uuid.uuid4().hex[:12]}"
+
+
+async def appended(auth: AuthOverBus) -> list[tuple[Envelope, Event]]:
+    """Every entry on the test's events stream, in the order the events occurred."""
+    found = []
+    for key in auth.events_spec.partition_keys():
+        entries: Any = await auth.redis.xrange(key)
+        for _entry_id, fields in entries:
+            env = wire.decode_envelope(fields)
+            found.append((env, wire.decode_payload(EVENT_TYPES[env.type], fields)))
+    return sorted(found, key=lambda f: f[0].occurred_at)
+
+
+async def rows(auth: AuthOverBus) -> list[tuple[str, str]]:
+    """(message id, event type) of each outbox row, in the order they were written."""
+    query = select(outbox.c.message_id, outbox.c.envelope, outbox.c.payload).order_by(
+        outbox.c.position
+    )
+    async with auth.database.engine.connect() as conn:
+        found = (await conn.execute(query)).all()
+    return [
+        (
+            r.message_id,
+            wire.decode_envelope(
+                {wire.ENVELOPE: bytes(r.envelope), wire.PAYLOAD: bytes(r.payload)}
+            ).type,
+        )
+        for r in found
+    ]
+
+
+async def register(auth: AuthOverBus, username: str) -> wire_auth.TokenPair:
+    reply = await auth.send(
+        wire_auth.Register(username=username, password=GOOD, display_name="Test")
+    )
+    assert reply.ok, reply.error
+    return reply.result  # type: ignore[no-any-return]
+
+
+async def test_the_migrations_create_the_tables_the_store_declares(auth: AuthOverBus) -> None:
+    async with auth.database.engine.connect() as conn:
+        diff = await conn.run_sync(
+            lambda c: compare_metadata(MigrationContext.configure(c), metadata)
+        )
+    assert diff == []
+
+
+@pytest.mark.parametrize("publisher_type", [Refusing])
+async def test_a_registration_whose_append_fails_succeeds_and_the_relay_appends_its_event(
+    auth: AuthOverBus,
+) -> None:
+    username = name()
+    registered = await register(auth, username)  # the append fails; the command does not
+    [(message_id, _)] = [r for r in await rows(auth) if r[1] == wire_auth.AccountRegistered.TYPE]
+    assert await appended(auth) == []
+
+    cast(Refusing, auth.parts.publisher).refuse = False  # Redis is back
+    relay = auth.parts.outbox
+    relay.relay_after = 0.0
+    assert await relay.relay_once() == 2  # the rotation at start-up, then the registration
+    [(env, event)] = [e for e in await appended(auth) if e[0].type == "auth.account_registered"]
+    assert env.id == message_id and env.producer == "auth"
+    assert event == wire_auth.AccountRegistered(
+        user_id=registered.user_id, username=username, display_name="Test", roles=["user"]
+    )
+    assert await relay.count() == 0
+
+
+@pytest.mark.parametrize("publisher_type", [Refusing])
+async def test_revocations_and_key_rotations_are_kept_for_the_relay_too(
+    auth: AuthOverBus,
+) -> None:
+    pair = await register(auth, name())
+    reply = await auth.send(wire_auth.Logout(user_id=pair.user_id, session_id=pair.session_id))
+    assert reply.ok, reply.error
+    await auth.parts.keys.rotate()
+    written = await rows(auth)
+    assert [t for _, t in written] == [
+        "auth.signing_keys_rotated",
+        "auth.account_registered",
+        "auth.session_revoked",
+        "auth.signing_keys_rotated",
+    ]
+
+    cast(Refusing, auth.parts.publisher).refuse = False
+    auth.parts.outbox.relay_after = 0.0
+    assert await auth.parts.outbox.relay_once() == 4
+    got = await appended(auth)
+    assert [env.id for env, _ in got] == [i for i, _ in written]
+    revoked = got[2][1]
+    assert isinstance(revoked, wire_auth.SessionRevoked)
+    assert (revoked.session_id, revoked.reason) == (pair.session_id, "logout")
+    rotated = got[3][1]
+    assert isinstance(rotated, wire_auth.SigningKeysRotated)
+    assert rotated.keys[0].kid == auth.parts.keys.active().kid
+    assert await auth.parts.outbox.count() == 0
+
+
+@pytest.mark.parametrize("publisher_type", [Stalling])
+async def test_a_crash_between_the_commit_and_the_append_is_recovered_by_the_relay(
+    auth: AuthOverBus,
+) -> None:
+    await auth.parts.outbox.forget_sent()  # the start-up rotation was appended: forget its row
+    publisher = cast(Stalling, auth.parts.publisher)
+    publisher.stall = True
+    username = name()
+    registering = asyncio.create_task(
+        auth.parts.commands.accounts.register(
+            str(uuid.uuid4()),
+            username=username,
+            password=GOOD,
+            display_name="Crash",
+            client=ClientDetails(),
+        )
+    )
+    await asyncio.wait_for(publisher.stalled.wait(), 10)  # committed, now appending
+    registering.cancel()  # the process dies here
+    with pytest.raises(asyncio.CancelledError):
+        await registering
+    async with auth.database.engine.connect() as conn:
+        query = select(accounts.c.user_id).where(accounts.c.username == username)
+        user_id = (await conn.execute(query)).scalar_one()
+    [(message_id, kind)] = await rows(auth)
+    assert kind == "auth.account_registered"
+    assert [env.type for env, _ in await appended(auth)] == ["auth.signing_keys_rotated"]
+
+    # Another instance (or this one restarted): its relay leaves young rows to their writer.
+    survivor = Outbox(auth.database.engine, outbox, Publisher(auth.redis, producer="auth"))
+    assert await survivor.relay_once() == 0
+    survivor.relay_after = 0.0
+    assert await survivor.relay_once() == 1
+    [_, (env, event)] = await appended(auth)
+    assert env.id == message_id
+    assert event == wire_auth.AccountRegistered(
+        user_id=user_id, username=username, display_name="Crash", roles=["user"]
+    )
+    assert await survivor.count() == 0
+    assert await survivor.relay_once() == 0
+
+
+async def test_events_are_appended_once_and_their_rows_forgotten(auth: AuthOverBus) -> None:
+    username = name()
+    first = await register(auth, username)
+    second = (await auth.send(wire_auth.Login(username=username, password=GOOD))).result
+    changed = await auth.send(
+        wire_auth.ChangePassword(
+            user_id=first.user_id,
+            session_id=first.session_id,
+            old_password=GOOD,
+            new_password="a brand new secret",
+        )
+    )
+    assert changed.ok, changed.error
+    assert await auth.parts.outbox.count() == 4  # appended, not yet forgotten
+    assert await auth.parts.outbox.forget_sent() == 4
+    assert await auth.parts.outbox.count() == 0
+
+    got = await appended(auth)
+    assert [env.type for env, _ in got] == [
+        "auth.signing_keys_rotated",
+        "auth.account_registered",
+        "auth.password_changed",
+        "auth.session_revoked",
+    ]
+    assert len({env.id for env, _ in got}) == 4
+    registered = got[1]
+    assert registered[0].causation_id is not None  # caused by the register command
+    assert registered[1] == wire_auth.AccountRegistered(
+        user_id=first.user_id, username=username, display_name="Test", roles=["user"]
+    )
+    assert got[2][1] == wire_auth.PasswordChanged(user_id=first.user_id)
+    revoked = got[3][1]
+    assert isinstance(revoked, wire_auth.SessionRevoked)
+    assert (revoked.session_id, revoked.reason) == (second.session_id, "password_changed")
+    auth.parts.outbox.relay_after = 0.0
+    assert await auth.parts.outbox.relay_once() == 0  # nothing left to append again
+
+
+async def test_a_running_instance_relays_what_an_earlier_run_left(auth: AuthOverBus) -> None:
+    left = auth.parts.outbox.stage(to_contract(PasswordChanged(user_id="left-behind")))
+    left = dataclasses.replace(left, created_at=datetime.now(UTC) - timedelta(hours=1))
+    async with auth.database.engine.begin() as conn:
+        await auth.parts.outbox.write(conn, [left])  # committed by a run that died before sending
+    consumer = Consumer(
+        auth.redis,
+        group="auth",
+        handlers=auth.parts.commands.table(),
+        settings=FAST,
+        stream_of=auth.stream_of,
+        producer="auth",
+    )
+    start, stop = lifecycle(auth.parts, consumer)
+    await start()
+    try:
+        for _ in range(200):  # the relay's first pass runs at start
+            if any(env.id == left.message_id for env, _ in await appended(auth)):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await stop()
+    assert await auth.parts.outbox.count() == 0
+    [event] = [e for env, e in await appended(auth) if env.id == left.message_id]
+    assert event == wire_auth.PasswordChanged(user_id="left-behind")
+
+
+async def test_a_refused_command_stores_no_event(auth: AuthOverBus) -> None:
+    username = name()
+    await register(auth, username)
+    twin = await auth.send(
+        wire_auth.Register(username=username.upper(), password=GOOD, display_name="Twin")
+    )
+    assert not twin.ok  # the account insert fails: its transaction, event included, rolls back
+    kinds = [t for _, t in await rows(auth)]
+    assert kinds.count("auth.account_registered") == 1
+    registered = [e for env, e in await appended(auth) if env.type == "auth.account_registered"]
+    assert len(registered) == 1
