@@ -109,3 +109,14 @@ def test_every_flow_of_the_design_has_its_messages() -> None:
     } <= declared  # fmt: skip
     assert all(c.TYPE.startswith(c.STREAM.split(".")[0]) for c in registry.MESSAGES
                if issubclass(c, Event))  # fmt: skip
+
+
+def test_a_private_stream_carries_its_owners_events_and_only_its_owner_reads_it() -> None:
+    from contracts.notification import DeliveryRequested
+
+    spec = registry.stream_of(DeliveryRequested)
+    assert (spec.name, spec.private) == ("notification.delivery", True)
+    assert [g.name for g in registry.groups_reading(spec.name)] == ["notification"]
+    assert registry.message_class("notification.delivery_requested", 1) is DeliveryRequested
+    with pytest.raises(ContractError, match="named like a public one"):
+        StreamSpec(name="chat.events", owner="chat", partitions=4, max_len=10, private=True)

@@ -2,7 +2,9 @@
 
 Commands go to ``notification.commands`` and events to ``notification.events``, both partitioned
 by user id. ``NotificationCreated`` and ``NotificationsRead`` are also published on the user's
-personal channel ``rt:{user:<id>}``.
+personal channel ``rt:{user:<id>}``. ``DeliveryRequested`` travels on ``notification.delivery``,
+the service's own queue of outbound deliveries, read only by its delivery workers (declared here
+so that the operator tools, the ACLs and the AsyncAPI document know it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from contracts.base import Command, Event, Id, UtcDatetime
 
 __all__ = [
     "ConversationNotifications",
+    "DeliveryRequested",
     "GetNotificationPreferences",
     "GetUnreadCount",
     "ListNotifications",
@@ -32,6 +35,7 @@ __all__ = [
 
 COMMANDS = "notification.commands"
 EVENTS = "notification.events"
+DELIVERY = "notification.delivery"
 
 NotificationKind = Literal["message", "mention", "member_added"]
 Count = Annotated[int, msgspec.Meta(ge=0)]
@@ -133,6 +137,19 @@ class NotificationsRead(Event, frozen=True, kw_only=True):
     ids: Annotated[list[Id], msgspec.Meta(max_length=1000)] = msgspec.field(default_factory=list)
     conversation_id: Id | None = None
     unread_count: Count
+
+
+class DeliveryRequested(Event, frozen=True, kw_only=True):
+    """Deliver one notification on one outbound channel (the service's delivery workers do)."""
+
+    TYPE = "notification.delivery_requested"
+    STREAM = DELIVERY
+    KEY = "user_id"
+
+    user_id: Id
+    channel: Literal["in_app", "log", "webhook"]
+    notification: Notification
+    webhook_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
 
 
 class NotificationPreferences(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):

@@ -65,6 +65,12 @@ STREAMS: tuple[StreamSpec, ...] = (
         max_age_s=_WEEK,
     ),
     StreamSpec(
+        name="notification.delivery", owner="notification", partitions=8, max_len=200_000,
+        max_age_s=_DAY,
+        description="notification -> its own delivery workers (log, webhook); by user id",
+        private=True,
+    ),
+    StreamSpec(
         name="gateway.events", owner="gateway", partitions=8, max_len=200_000, max_age_s=3600,
         description="connection facts for presence; older than an hour is meaningless",
     ),
@@ -76,7 +82,7 @@ GROUPS: tuple[GroupSpec, ...] = (
     GroupSpec(service="chat", streams=("chat.commands", "user.events")),
     GroupSpec(
         service="notification",
-        streams=("notification.commands", "chat.events", "user.events"),
+        streams=("notification.commands", "chat.events", "user.events", "notification.delivery"),
     ),
     GroupSpec(
         service="gateway",
@@ -217,7 +223,8 @@ def _validate_message(cls: type[Message]) -> None:
     if issubclass(cls, (Event, Command)):
         spec = stream(cls.STREAM)
         expected = "events" if issubclass(cls, Event) else "commands"
-        if spec.owner != owner or not spec.name.endswith(f".{expected}"):
+        private_event = spec.private and issubclass(cls, Event)
+        if spec.owner != owner or not (spec.name.endswith(f".{expected}") or private_event):
             raise ContractError(f"{cls.__name__}: {cls.TYPE} cannot go to {spec.name}")
     elif issubclass(cls, ChannelMessage) and owner not in channel(cls.CHANNEL).publishers:
         raise ContractError(f"{cls.__name__}: {owner} may not publish on {cls.CHANNEL}")
@@ -231,7 +238,8 @@ def _validate() -> None:
         _validate_message(cls)
     for g in GROUPS:
         for name in g.streams:
-            stream(name)
+            if stream(name).private and g.service != stream(name).owner:
+                raise ContractError(f"{g.name} may not read {name}, private to its owner")
     for c in CHANNELS:
         for payload in c.payloads:
             if payload != "*.reply" and not any(t == payload for t, _ in _MESSAGES):

@@ -40,6 +40,9 @@ class StreamSpec:
 
     Retention: ``max_len`` bounds each partition's length (approximate trimming) and ``max_age_s``
     its age; either or both. The bus never trims entries still pending in a group.
+
+    ``private``: a work queue of its owner's events that only the owner reads (any name but
+    ``.events`` / ``.commands``); declared so that tools, ACLs and documents know it.
     """
 
     name: str
@@ -48,6 +51,7 @@ class StreamSpec:
     max_len: int | None = None
     max_age_s: int | None = None
     description: str = ""
+    private: bool = False
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or not _SERVICE.match(self.owner):
@@ -56,6 +60,8 @@ class StreamSpec:
             raise ContractError(f"stream {self.name!r} must start with its owner {self.owner!r}")
         if self.partitions < 1 or (self.max_len is None and self.max_age_s is None):
             raise ContractError(f"stream {self.name!r} needs partitions >= 1 and a retention")
+        if self.private and self.name.endswith((".events", ".commands")):
+            raise ContractError(f"private stream {self.name!r} may not be named like a public one")
 
     def key(self, partition: int) -> str:
         """The Redis key of one partition: ``<owner>:stream:{<name>.<n>}``."""

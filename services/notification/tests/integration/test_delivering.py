@@ -13,9 +13,9 @@ from contracts import codec
 from contracts.notification import UpdateNotificationPreferences
 from notification.bootstrap import Service
 from notification.channels.webhook import DELIVERY_HEADER, SIGNATURE_HEADER
-from notification.store.redis_delivery import DELIVERY_STREAM, DeliveryRequested
+from notification.store.redis_delivery import DeliveryRequested
 from notification.store.sql_notifications import delivery_rows
-from shared.bus import DeadLetters
+from shared.bus import DeadLetters, admin
 from shared.redis.client import AnyRedis
 from shared.service.database import Database
 
@@ -45,7 +45,8 @@ async def notify_bob_with_webhook(
 
 
 async def dead_letters_of(redis: AnyRedis, notification_id: str) -> list[dict[bytes, bytes]]:
-    entries = await DeadLetters(redis, DELIVERY_STREAM).entries(count=10_000)
+    # As `parley events dlq list notification.delivery` finds them: the registry knows the stream.
+    entries = await DeadLetters(redis, admin.spec_of("notification.delivery")).entries(count=10_000)
     out = []
     for _, fields in entries:
         job = codec.decode(DeliveryRequested, fields[b"p"])

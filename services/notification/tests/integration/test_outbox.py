@@ -19,7 +19,6 @@ from contracts.notification import MarkNotificationsRead, NotificationCreated, N
 from contracts.topology import StreamSpec
 from notification.bootstrap import Service, assemble
 from notification.config import Settings
-from notification.store.outbox import stream_of
 from notification.store.redis_delivery import DELIVERY_STREAM, DeliveryRequested
 from notification.store.tables import metadata, outbox
 from shared.bus import Publisher, wire
@@ -138,7 +137,7 @@ async def appended(redis: AnyRedis, *users: str) -> dict[str, list[tuple[str, An
 async def test_a_failed_append_keeps_the_rows_and_the_relay_appends_them_with_their_ids(
     make_service: Make, redis: AnyRedis, database: Database
 ) -> None:
-    refusing = Refusing(redis, producer="notification", stream_of=stream_of)
+    refusing = Refusing(redis, producer="notification")
     service = make_service(publisher=refusing)
     conversation, alice, bob, carol = await group_of_three(service)
     channel = registry.channel("rt.user").key(bob)
@@ -169,7 +168,7 @@ async def test_a_failed_append_keeps_the_rows_and_the_relay_appends_them_with_th
 async def test_a_crash_between_the_commit_and_the_appends_is_recovered_by_the_relay(
     make_service: Make, redis: AnyRedis, database: Database
 ) -> None:
-    crashing = make_service(publisher=Dying(redis, producer="notification", stream_of=stream_of))
+    crashing = make_service(publisher=Dying(redis, producer="notification"))
     conversation, alice, bob, carol = await group_of_three(crashing)
     event, message_id = posted(conversation, alice, "hello"), new_message_id()
     with pytest.raises(Crash):

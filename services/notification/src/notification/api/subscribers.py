@@ -23,7 +23,7 @@ from notification.handlers.messages import MessageHandlers
 from notification.handlers.preferences import PreferenceHandlers
 from notification.handlers.projections import ProjectionHandlers
 from notification.handlers.reading import ReadingHandlers
-from notification.store.redis_delivery import DeliveryRequested, delivery_stream_of
+from notification.store.redis_delivery import DeliveryRequested, job_of
 from shared.bus import Consumer, ConsumerSettings, Handler, PermanentError
 from shared.redis.client import AnyRedis
 
@@ -88,7 +88,7 @@ def delivery_handler(delivering: DeliveryHandlers) -> Handler:
 
     async def handle(message: DeliveryRequested, envelope: Envelope) -> None:
         try:
-            await delivering.deliver(message.job())
+            await delivering.deliver(job_of(message))
         except DeliveryFailedError as e:
             raise PermanentError(str(e)) from e
 
@@ -117,6 +117,5 @@ def build_consumers(
         handlers={DeliveryRequested: delivery_handler(handlers.delivering)},
         instance_id=instance_id,
         settings=delivery_settings or settings,
-        stream_of=delivery_stream_of,
     )
     return [fleet, delivery]

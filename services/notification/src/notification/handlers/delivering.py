@@ -29,7 +29,7 @@ from notification.store.protocols import (
     Outbox,
     Unit,
 )
-from notification.store.redis_delivery import DeliveryRequested
+from notification.store.redis_delivery import entry_of
 from notification.store.wire import created_event
 from shared.outbox import Staged
 
@@ -74,7 +74,7 @@ class Dispatcher:
         frames: list[tuple[str, Staged]] = []
         for job in jobs:
             if job.queued:
-                entries.append(self._outbox.stage(DeliveryRequested.of(job)))
+                entries.append(self._outbox.stage(entry_of(job)))
                 continue
             user_id = job.notification.user_id
             staged = self._outbox.stage(created_event(job.notification, counts[user_id]))

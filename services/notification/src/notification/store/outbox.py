@@ -3,19 +3,14 @@
 The ``notification.events`` entries and the delivery jobs on ``notification.delivery`` are staged
 with :class:`shared.outbox.Outbox`, written in the transaction of the notifications they belong
 to, and appended right after the commit; the outbox's relay appends what a crash or a failed
-append left. One outbox serves both streams: :func:`stream_of` resolves the delivery job to the
-private delivery stream and everything else through the fleet registry. The partitions appended
-to keep their stream's retention (the outbox tells the publisher each entry's stream).
+append left. One outbox serves both streams (the registry declares both). The partitions it
+appends to keep their stream's retention (the outbox tells the publisher each entry's stream).
 """
 
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import registry
-from contracts.base import Message
-from contracts.topology import StreamSpec
-from notification.store.redis_delivery import DELIVERY_STREAM, DeliveryRequested
 from notification.store.tables import outbox as outbox_table
 from shared.bus import Publisher
 from shared.outbox import Outbox
@@ -24,16 +19,9 @@ from shared.redis.client import AnyRedis
 PRODUCER = "notification"
 
 
-def stream_of(cls: type[Message]) -> StreamSpec:
-    """``stream_of`` hook: the delivery stream for delivery jobs, the registry's for the rest."""
-    if cls is DeliveryRequested:
-        return DELIVERY_STREAM
-    return registry.stream_of(cls)
-
-
 def service_publisher(client: AnyRedis) -> Publisher:
-    """The publisher of the service's stream entries (it knows the private delivery stream)."""
-    return Publisher(client, producer=PRODUCER, stream_of=stream_of)
+    """The publisher of the service's stream entries."""
+    return Publisher(client, producer=PRODUCER)
 
 
 def service_outbox(engine: AsyncEngine, publisher: Publisher) -> Outbox:
@@ -41,4 +29,4 @@ def service_outbox(engine: AsyncEngine, publisher: Publisher) -> Outbox:
 
     Its timings are the outbox's own: rows older than 10 s relayed every 5 s, appended rows
     forgotten every second."""
-    return Outbox(engine, outbox_table, publisher, stream_of=stream_of)
+    return Outbox(engine, outbox_table, publisher)

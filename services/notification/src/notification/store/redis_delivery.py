@@ -1,68 +1,38 @@
-"""The delivery queue: a partitioned Redis stream private to this service.
+"""The delivery queue: ``notification.delivery``, the service's own partitioned stream.
 
-``notification.delivery`` is read only by this service's delivery workers, so it is declared
-here rather than in the fleet registry (which holds only streams that cross services); the bus's
-``Consumer`` and the service's outbox (``store/outbox.py``) take it through their ``stream_of``
-hook. Partitioned by user id: one user's deliveries stay in order, a slow webhook holds up only
-its own user. Jobs are written to the outbox with the notifications they deliver, and appended
-after the commit.
+Only this service's delivery workers read it; it is declared in the fleet registry with its
+message (``contracts.notification.DeliveryRequested``) so that the operator tools (``parley
+events``: tail, dead letters, redrive), the ACLs and the AsyncAPI document know it. Partitioned by
+user id: one user's deliveries stay in order, a slow webhook holds up only its own user. Jobs are
+written to the outbox with the notifications they deliver, and appended after the commit.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
-
-import msgspec
-
-from contracts import notification as wire
-from contracts.base import Event, Id, Message
-from contracts.topology import StreamSpec
+from contracts import registry
+from contracts.notification import DELIVERY, DeliveryRequested
 from notification.domain.delivery import DeliveryJob
 from notification.store.wire import from_wire, to_wire
 
-DELIVERY_STREAM = StreamSpec(
-    name="notification.delivery",
-    owner="notification",
-    partitions=8,
-    max_len=200_000,
-    max_age_s=86_400,
-    description="notification -> its delivery workers (in-app, log, webhook)",
-)
+__all__ = ["DELIVERY_STREAM", "DeliveryRequested", "entry_of", "job_of"]
+
+DELIVERY_STREAM = registry.stream(DELIVERY)
 
 
-class DeliveryRequested(Event, frozen=True, kw_only=True):
-    """Deliver one notification on one channel."""
-
-    TYPE: ClassVar[str] = "notification.delivery_requested"
-    STREAM: ClassVar[str] = DELIVERY_STREAM.name
-    KEY: ClassVar[str | None] = "user_id"
-
-    user_id: Id
-    channel: Literal["in_app", "log", "webhook"]
-    notification: wire.Notification
-    webhook_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
-
-    @classmethod
-    def of(cls, job: DeliveryJob) -> DeliveryRequested:
-        """The entry that carries ``job``."""
-        return cls(
-            user_id=job.notification.user_id,
-            channel=job.channel,
-            notification=to_wire(job.notification),
-            webhook_url=job.webhook_url,
-        )
-
-    def job(self) -> DeliveryJob:
-        """The domain job this entry carries."""
-        return DeliveryJob(
-            notification=from_wire(self.notification),
-            channel=self.channel,
-            webhook_url=self.webhook_url,
-        )
+def entry_of(job: DeliveryJob) -> DeliveryRequested:
+    """The stream entry that carries ``job``."""
+    return DeliveryRequested(
+        user_id=job.notification.user_id,
+        channel=job.channel,
+        notification=to_wire(job.notification),
+        webhook_url=job.webhook_url,
+    )
 
 
-def delivery_stream_of(cls: type[Message]) -> StreamSpec:
-    """``stream_of`` hook for the bus: the delivery stream for DeliveryRequested."""
-    if cls is not DeliveryRequested:
-        raise LookupError(f"{cls.__name__} does not travel on the delivery queue")
-    return DELIVERY_STREAM
+def job_of(entry: DeliveryRequested) -> DeliveryJob:
+    """The domain job an entry carries."""
+    return DeliveryJob(
+        notification=from_wire(entry.notification),
+        channel=entry.channel,
+        webhook_url=entry.webhook_url,
+    )
