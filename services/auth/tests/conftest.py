@@ -128,6 +128,7 @@ class FakeKeyStore:
 class FakeSessions:
     def __init__(self) -> None:
         self.by_secret: dict[str, StoredSession] = {}
+        self.failing_revocations = 0
 
     async def create(self, user_id: str, family: RefreshFamily) -> StoredSession:
         secret = f"{secrets.token_urlsafe(12)[:16]}.{secrets.token_urlsafe(32)}"
@@ -147,6 +148,9 @@ class FakeSessions:
         return True
 
     async def revoke(self, user_id: str, handle: str) -> bool:
+        if self.failing_revocations:  # Redis went away, or the process died here
+            self.failing_revocations -= 1
+            raise ConnectionError("the session store is unreachable")
         for secret, s in list(self.by_secret.items()):
             if s.handle == handle and s.user_id == user_id:
                 del self.by_secret[secret]

@@ -107,6 +107,27 @@ async def test_changing_the_password_revokes_every_other_session(fake_auth: Any)
         await fake_auth.login.login(mid(), username="carol", password=GOOD, client=ClientDetails())
 
 
+async def test_a_password_change_that_failed_halfway_completes_on_its_retry(fake_auth: Any) -> None:
+    first = await fake_auth.accounts.register(
+        mid(), username="erin", password=GOOD, display_name="E", client=ClientDetails()
+    )
+    other = await fake_auth.login.login(
+        mid(), username="erin", password=GOOD, client=ClientDetails()
+    )
+    command = mid()
+    change = {"user_id": first.user_id, "session_id": first.session_id, "old": GOOD}
+    fake_auth.sessions_store.failing_revocations = 1
+    with pytest.raises(ConnectionError):
+        await fake_auth.accounts.change_password(command, **change, new="a much newer one")
+    # The bus retries the same message: the other session must still end.
+    await fake_auth.accounts.change_password(command, **change, new="a much newer one")
+    left = await fake_auth.sessions.list(first.user_id)
+    assert [s.session_id for s in left] == [first.session_id]
+    assert other.session_id not in [s.session_id for s in left]
+    with pytest.raises(InvalidCredentials):
+        await fake_auth.login.login(mid(), username="erin", password=GOOD, client=ClientDetails())
+
+
 async def test_changing_the_password_needs_the_current_one(fake_auth: Any) -> None:
     t = await fake_auth.accounts.register(
         mid(), username="dave", password=GOOD, display_name="D", client=ClientDetails()

@@ -91,12 +91,14 @@ class AccountService:
             raise InvalidCredentials("the current password is wrong")
         check_password(new, username=account.username)
         new_hash = await asyncio.to_thread(self._hasher.hash, new)
+        # The other sessions end first: a crash before the commit below leaves the message
+        # unrecorded, so the retry runs the whole change again; after it, nothing is left to do.
+        await self._sessions.revoke(user_id, None, keep=session_id, reason="password_changed")
         async with self._uow() as uow:
             await uow.accounts.save(account.with_password(new_hash, now=self._clock()))
             await uow.inbox.record(message_id)
             uow.events.append(PasswordChanged(user_id=user_id))
             await uow.commit()
-        await self._sessions.revoke(user_id, None, keep=session_id, reason="password_changed")
 
     async def set_roles(
         self, message_id: str, *, actor_id: str, user_id: str, roles: tuple[str, ...]
