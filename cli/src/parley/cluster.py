@@ -386,6 +386,9 @@ class LocalCluster:
             return NodeStatus(port=port, running=False, error="not answering")
         try:
             with self._client(port) as r:
+                if r.info("persistence").get("loading") == 1:
+                    # Answers PING and CLUSTER INFO, but every data command gets -LOADING.
+                    return NodeStatus(port=port, running=True, error="loading its data set")
                 info = r.execute_command("CLUSTER INFO")
             text = info.decode() if isinstance(info, bytes) else str(info)
             state = (
