@@ -9,6 +9,8 @@
 Without it, a service that commits and then appends loses the event when it dies (or Redis
 refuses the append) in between, and every consumer misses the change for good. With it:
 
+- A transaction's events are one row (a MessagePack array of entries), so a fan-out of hundreds
+  of events costs one ``INSERT`` of one row.
 - ``send`` appends right after the commit, the usual path, and never raises: a failed append
   leaves the row, and the command that made the change still succeeds (its event is durable).
 - Appended rows are forgotten in batches, one ``DELETE`` per ``forget_interval`` per instance,
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import msgspec
 from prometheus_client import Counter, Gauge
 from sqlalchemy import (
     BigInteger,
@@ -53,7 +56,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import registry
-from contracts.base import DecodeError, Event
+from contracts.base import DecodeError, Envelope, Event
 from contracts.topology import StreamSpec
 from shared.bus import Publisher, wire
 from shared.bus.publisher import StreamOf
@@ -80,7 +83,12 @@ OUTBOX_BACKLOG: Final = Gauge(
 
 
 def outbox_columns() -> list[Column[object]]:
-    """The outbox's columns (a service's table and its migration both use these)."""
+    """The outbox's columns (a service's table and its migration both use these).
+
+    One row per transaction: ``entries`` holds every event the transaction staged, in order, as a
+    MessagePack array of ``[partition key, envelope, payload]``; ``batch_id`` is the message id of
+    the first of them. A fan-out of hundreds of events costs one row, not hundreds.
+    """
     return [
         # Insertion order: the relay appends in it. SQLite only autoincrements INTEGER keys.
         Column(
@@ -89,10 +97,9 @@ def outbox_columns() -> list[Column[object]]:
             primary_key=True,
             autoincrement=True,
         ),
-        Column("message_id", String(64), nullable=False, unique=True),
-        Column("stream_key", String(200), nullable=False),
-        Column("envelope", LargeBinary, nullable=False),
-        Column("payload", LargeBinary, nullable=False),
+        Column("batch_id", String(64), nullable=False, unique=True),
+        Column("size", Integer, nullable=False),
+        Column("entries", LargeBinary, nullable=False),
         Column("created_at", DateTime(timezone=True), nullable=False, index=True),
     ]
 
@@ -119,6 +126,19 @@ Clock = Callable[[], datetime]
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+_ENCODER = msgspec.msgpack.Encoder()
+_ENTRIES = msgspec.msgpack.Decoder(list[tuple[str, bytes, bytes]])
+
+
+def _decode_entries(raw: bytes) -> list[tuple[str, wire.Fields, Envelope]]:
+    """A row's entries as ``(partition key, entry fields, envelope)``; raises DecodeError."""
+    out = []
+    for key, envelope, payload in _ENTRIES.decode(raw):
+        fields = {wire.ENVELOPE: envelope, wire.PAYLOAD: payload}
+        out.append((key, fields, wire.decode_envelope(fields)))
+    return out
 
 
 class Outbox:
@@ -160,20 +180,24 @@ class Outbox:
         return Staged(envelope.id, key, fields, self._clock(), spec)
 
     async def write(self, conn: AsyncConnection, staged: Sequence[Staged]) -> None:
-        """Store ``staged`` in ``conn``'s transaction (commit it with the change)."""
+        """Store ``staged`` in ``conn``'s transaction (commit it with the change): one row.
+
+        Hand :meth:`send` exactly the events one ``write`` stored: their row is forgotten once
+        they are appended.
+        """
         if not staged:
             return
-        rows = [
-            {
-                "message_id": s.message_id,
-                "stream_key": s.key,
-                "envelope": s.fields[wire.ENVELOPE],
-                "payload": s.fields[wire.PAYLOAD],
-                "created_at": s.created_at,
-            }
-            for s in staged
-        ]
-        await conn.execute(insert(self._table), rows)
+        entries = _ENCODER.encode(
+            [(s.key, s.fields[wire.ENVELOPE], s.fields[wire.PAYLOAD]) for s in staged]
+        )
+        await conn.execute(
+            insert(self._table).values(
+                batch_id=staged[0].message_id,
+                size=len(staged),
+                entries=entries,
+                created_at=staged[0].created_at,
+            )
+        )
 
     async def send(self, staged: Sequence[Staged]) -> bool:
         """Append committed ``staged`` events in order; False (logged) when the relay must."""
@@ -192,62 +216,68 @@ class Outbox:
                 exc_info=True,
             )
             return False
-        self._sent.update(s.message_id for s in staged)
+        self._sent.add(staged[0].message_id)
         return True
 
     async def forget_sent(self) -> int:
-        """Delete the rows of events appended so far; returns how many were deleted."""
+        """Delete the rows of events appended so far; returns how many events they held."""
         if not self._sent:
             return 0
         ids, self._sent = list(self._sent), set()
-        deleted = 0
+        t = self._table
+        forgotten = 0
         try:
             for start in range(0, len(ids), self._batch):
                 chunk = ids[start : start + self._batch]
                 async with self._engine.begin() as conn:
                     result = await conn.execute(
-                        delete(self._table).where(self._table.c.message_id.in_(chunk))
+                        delete(t).where(t.c.batch_id.in_(chunk)).returning(t.c.size)
                     )
-                deleted += int(result.rowcount or 0)
+                    forgotten += sum(result.scalars())
         except Exception:
             log.warning("forgetting appended outbox rows failed; trying again", exc_info=True)
             self._sent.update(ids)  # not yet deleted ones are deleted on the next pass
-        return deleted
+        return forgotten
 
     async def relay_once(self) -> int:
-        """Append and forget rows older than ``relay_after``; returns how many were appended."""
+        """Append and forget rows older than ``relay_after``; returns how many events."""
         older_than = self._clock() - timedelta(seconds=self.relay_after)
         t = self._table
         query = (
-            select(t.c.message_id, t.c.stream_key, t.c.envelope, t.c.payload)
+            select(t.c.batch_id, t.c.entries)
             .where(t.c.created_at < older_than)
             .order_by(t.c.position)
             .limit(self._batch)
         )
         async with self._engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        pending = [r for r in rows if r.message_id not in self._sent]
+        pending = [r for r in rows if r.batch_id not in self._sent]
         OUTBOX_BACKLOG.labels(*self._labels).set(len(pending))
         appended = 0
         for row in pending:
-            fields = {wire.ENVELOPE: bytes(row.envelope), wire.PAYLOAD: bytes(row.payload)}
             try:
-                envelope = wire.decode_envelope(fields)
-            except DecodeError:
-                log.error("outbox row %s has a corrupt envelope; left for an operator", row[0])
+                entries = _decode_entries(bytes(row.entries))
+            except (msgspec.DecodeError, DecodeError):
+                log.error("outbox row %s is corrupt; left for an operator", row.batch_id)
                 continue
-            # One at a time, in position order: an event is appended only after those before it.
-            spec = self._spec_of(envelope.type, envelope.version)
-            if spec is not None:
-                self._publisher.note_stream(str(row.stream_key), spec)
-            await self._publisher.append(str(row.stream_key), fields)
-            self._sent.add(str(row.message_id))
-            appended += 1
+            # In position order, and within a row in staging order: an event is appended only
+            # after those before it.
+            for key, _, envelope in entries:
+                spec = self._spec_of(envelope.type, envelope.version)
+                if spec is not None:
+                    self._publisher.note_stream(key, spec)
+            await asyncio.gather(*(self._publisher.append(key, f) for key, f, _ in entries))
+            self._sent.add(str(row.batch_id))
+            appended += len(entries)
         if appended:
             OUTBOX_RELAYED.labels(*self._labels).inc(appended)
             log.warning("the outbox relay appended %d event(s) a commit had left", appended)
         await self.forget_sent()
         return appended
+
+    async def pending(self) -> list[Staged]:
+        """Every event still in the outbox, in the order the relay would append them."""
+        return await pending_entries(self._engine, self._table)
 
     def _spec_of(self, type_name: str, version: int) -> StreamSpec | None:
         try:
@@ -256,9 +286,9 @@ class Outbox:
             return None
 
     async def count(self) -> int:
-        """Rows still in the outbox (appended ones not yet forgotten included)."""
+        """Events still in the outbox (appended ones not yet forgotten included)."""
         async with self._engine.connect() as conn:
-            query = select(func.count()).select_from(self._table)
+            query = select(func.coalesce(func.sum(self._table.c.size), 0))
             return int((await conn.execute(query)).scalar_one())
 
     def start(self) -> None:
@@ -293,3 +323,16 @@ class Outbox:
                 log.warning("outbox relay pass failed; trying again", exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self.forget_interval)
+
+
+async def pending_entries(engine: AsyncEngine, table: Table) -> list[Staged]:
+    """Every event in the outbox ``table``, in the order the relay would append them (for
+    operators and tests; appended ones not yet forgotten included)."""
+    query = select(table.c.entries, table.c.created_at).order_by(table.c.position)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(query)).all()
+    return [
+        Staged(envelope.id, key, fields, row.created_at)
+        for row in rows
+        for key, fields, envelope in _decode_entries(bytes(row.entries))
+    ]

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, insert, select
+from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -146,7 +146,7 @@ async def test_a_failed_append_keeps_the_row_and_the_relay_appends_it_later(
     client: AnyRedis, db: tuple[AsyncEngine, Table, Table]
 ) -> None:
     spec = new_spec()
-    engine, table, _ = db
+    engine, _, _ = db
     refusing = make(
         client, db, spec, publisher=Refusing(client, producer="outboxtest"), relay_after=0.0
     )
@@ -155,9 +155,7 @@ async def test_a_failed_append_keeps_the_row_and_the_relay_appends_it_later(
         await refusing.write(conn, [staged])
     assert await refusing.send([staged]) is False  # no raise: the change stands, the row stays
     assert await refusing.forget_sent() == 0
-    async with engine.connect() as conn:
-        ids = (await conn.execute(select(table.c.message_id))).scalars().all()
-    assert list(ids) == [staged.message_id]
+    assert [s.message_id for s in await refusing.pending()] == [staged.message_id]
     with pytest.raises(ConnectionError):  # Redis still refuses: the relay keeps the row
         await refusing.relay_once()
     assert await refusing.count() == 1
@@ -219,3 +217,27 @@ async def test_partitions_the_outbox_appends_to_are_trimmed_to_the_streams_reten
         assert await outbox.send([staged])
     await publisher.aclose()  # waits for the trims the appends started
     assert [n for _, n in await appended(client, spec, "k7")] == [15, 16, 17, 18, 19]
+
+
+async def test_a_transactions_events_are_one_row_and_keep_their_order(
+    client: AnyRedis, db: tuple[AsyncEngine, Table, Table]
+) -> None:
+    spec = new_spec()
+    engine, table, _ = db
+    outbox = make(client, db, spec, relay_after=0.0)
+    fan_out = [outbox.stage(Changed(key=f"u{n % 7}", n=n)) for n in range(200)]
+    async with engine.begin() as conn:
+        await outbox.write(conn, fan_out)
+    async with engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(table))).scalar_one() == 1
+    assert await outbox.count() == 200
+    assert [(s.message_id, s.key) for s in await outbox.pending()] == [
+        (s.message_id, s.key) for s in fan_out
+    ]
+    assert await outbox.relay_once() == 200  # as if the writer had died before its send
+    for k in range(7):  # several keys share a partition: each key's events in staging order
+        rows: Any = await client.xrange(spec.key_for(f"u{k}"))
+        got = [wire.decode_payload(Changed, fields) for _, fields in rows]
+        mine = [c.n for c in got if isinstance(c, Changed) and c.key == f"u{k}"]
+        assert mine == [n for n in range(200) if n % 7 == k]
+    assert await outbox.count() == 0

@@ -23,7 +23,7 @@ from auth.store.tables import accounts, metadata, outbox
 from contracts import auth as wire_auth
 from contracts.base import Envelope, Event
 from shared.bus import Consumer, Publisher, wire
-from shared.outbox import Outbox
+from shared.outbox import Outbox, pending_entries
 
 from .conftest import FAST, AuthOverBus
 
@@ -85,20 +85,10 @@ async def appended(auth: AuthOverBus) -> list[tuple[Envelope, Event]]:
 
 
 async def rows(auth: AuthOverBus) -> list[tuple[str, str]]:
-    """(message id, event type) of each outbox row, in the order they were written."""
-    query = select(outbox.c.message_id, outbox.c.envelope, outbox.c.payload).order_by(
-        outbox.c.position
-    )
-    async with auth.database.engine.connect() as conn:
-        found = (await conn.execute(query)).all()
+    """(message id, event type) of each event in the outbox, in the order they were written."""
     return [
-        (
-            r.message_id,
-            wire.decode_envelope(
-                {wire.ENVELOPE: bytes(r.envelope), wire.PAYLOAD: bytes(r.payload)}
-            ).type,
-        )
-        for r in found
+        (s.message_id, wire.decode_envelope(s.fields).type)
+        for s in await pending_entries(auth.database.engine, outbox)
     ]
 
 

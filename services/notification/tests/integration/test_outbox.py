@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select
 
 from contracts import chat, codec, realtime, registry
 from contracts.base import Message, new_message_id, utcnow
@@ -22,6 +21,7 @@ from notification.config import Settings
 from notification.store.redis_delivery import DELIVERY_STREAM, DeliveryRequested
 from notification.store.tables import metadata, outbox
 from shared.bus import Publisher, wire
+from shared.outbox import pending_entries
 from shared.pubsub import PubSub
 from shared.redis.client import AnyRedis
 from shared.service.database import Database
@@ -91,8 +91,7 @@ async def entries(
 
 
 async def outbox_ids(database: Database) -> set[str]:
-    async with database.engine.connect() as conn:
-        return set((await conn.execute(select(outbox.c.message_id))).scalars())
+    return {s.message_id for s in await pending_entries(database.engine, outbox)}
 
 
 async def group_of_three(service: Service) -> tuple[str, str, str, str]:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import auth as auth_contracts
@@ -21,6 +20,7 @@ from contracts import user as wire
 from contracts.base import Envelope, Message
 from shared.bus import Publisher
 from shared.bus import wire as bus_wire
+from shared.outbox import pending_entries
 from shared.redis.client import AnyRedis
 from user.handlers.profiles import to_wire
 from user.store.sql_profiles import SqlProfileStore
@@ -81,10 +81,8 @@ async def _events(client: AnyRedis, user_id: str) -> list[tuple[str, Message]]:
 
 
 async def _outbox_rows(engine: AsyncEngine) -> list[tuple[str, str]]:
-    """(message id, stream key) of every outbox row, in the order they were written."""
-    query = select(outbox.c.message_id, outbox.c.stream_key).order_by(outbox.c.position)
-    async with engine.connect() as conn:
-        return [(r.message_id, r.stream_key) for r in (await conn.execute(query)).all()]
+    """(message id, stream key) of every event in the outbox, in the order they were written."""
+    return [(s.message_id, s.key) for s in await pending_entries(engine, outbox)]
 
 
 async def test_a_profile_update_whose_append_fails_succeeds_and_the_relay_appends_it_later(

@@ -26,12 +26,11 @@ def upgrade() -> None:
             primary_key=True,
             autoincrement=True,
         ),
-        sa.Column("message_id", sa.String(64), nullable=False),
-        sa.Column("stream_key", sa.String(200), nullable=False),
-        sa.Column("envelope", sa.LargeBinary(), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
+        sa.Column("batch_id", sa.String(64), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("entries", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("message_id", name="uq_outbox_message_id"),
+        sa.UniqueConstraint("batch_id", name="uq_outbox_batch_id"),
     )
     op.create_index("ix_outbox_created_at", "outbox", ["created_at"])
 

@@ -25,10 +25,9 @@ def upgrade() -> None:
             primary_key=True,
             autoincrement=True,
         ),
-        sa.Column("message_id", sa.String(64), nullable=False, unique=True),
-        sa.Column("stream_key", sa.String(200), nullable=False),
-        sa.Column("envelope", sa.LargeBinary, nullable=False),
-        sa.Column("payload", sa.LargeBinary, nullable=False),
+        sa.Column("batch_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("entries", sa.LargeBinary(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     )
     op.create_index("ix_outbox_created_at", "outbox", ["created_at"])
