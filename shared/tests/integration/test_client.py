@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis_asyncio
 from prometheus_client import REGISTRY
+from redis.exceptions import RedisError
 
 from parley.cluster import LocalCluster
 from shared.redis.client import AnyRedis, RedisSettings, create_client
@@ -213,5 +214,64 @@ async def test_stream_reads_find_their_slot_without_asking_the_server(redis_url:
         got = await client.xread({stream: "0"}, count=10)
         assert got[0][1][0][1] == {b"f": b"v"}
         assert await _getkeys_calls(client) == before
+    finally:
+        await client.aclose()
+
+
+async def test_commands_in_flight_when_redis_py_resets_every_connection_are_retried(
+    redis_url: str,
+) -> None:
+    # redis-py closes every node's connections, those in use included, on CLUSTERDOWN, an
+    # uncovered slot or every fifth MOVED; a command between its connection check and its write
+    # then met a closed writer and failed with AttributeError, which no retry loop knows.
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        keys = [f"t:{{{_tag()}}}:reset" for _ in range(200)]
+        await asyncio.gather(*(client.set(key, "v") for key in keys))
+
+        async def reset_while_busy() -> None:
+            for _ in range(20):
+                await asyncio.sleep(0)
+                await client.nodes_manager.aclose()
+
+        results, _ = await asyncio.gather(
+            asyncio.gather(*(client.get(key) for key in keys), return_exceptions=True),
+            reset_while_busy(),
+        )
+        failures = [r for r in results if isinstance(r, BaseException)]
+        assert failures == []
+        assert set(results) == {b"v"}
+    finally:
+        await client.aclose()
+
+
+async def test_pipelines_in_flight_when_every_connection_is_reset_fail_typed_or_succeed(
+    redis_url: str,
+) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        keys = [f"t:{{{_tag()}}}:reset" for _ in range(120)]
+        await asyncio.gather(*(client.set(key, "v") for key in keys))
+
+        async def four(start: int) -> list[object]:
+            async with client.pipeline(transaction=False) as pipe:
+                for key in keys[start : start + 4]:
+                    pipe.get(key)
+                return list(await pipe.execute())
+
+        async def reset_while_busy() -> None:
+            for _ in range(20):
+                await asyncio.sleep(0)
+                await client.nodes_manager.aclose()
+
+        results, _ = await asyncio.gather(
+            asyncio.gather(*(four(n) for n in range(0, 120, 4)), return_exceptions=True),
+            reset_while_busy(),
+        )
+        untyped = [
+            r for r in results if isinstance(r, BaseException) and not isinstance(r, RedisError)
+        ]
+        assert untyped == []
+        assert any(r == [b"v"] * 4 for r in results)
     finally:
         await client.aclose()

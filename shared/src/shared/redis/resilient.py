@@ -83,6 +83,32 @@ def retry_reason(error: BaseException) -> str | None:
     return None
 
 
+_TRANSPORT_FILES = (
+    "redis/asyncio/connection.py",
+    "asyncio/streams.py",
+    "asyncio/selector_events.py",
+)
+
+
+def closed_under_us(error: BaseException) -> bool:
+    """Whether ``error`` is redis-py writing to a connection that was closed while in use.
+
+    redis-py's cluster client closes every node's connections, those in use by other tasks
+    included, on CLUSTERDOWN, an uncovered slot and every few MOVED replies; a command of another
+    task that checked its connection and then wrote met ``None`` for the writer (AttributeError),
+    or a transport torn down under it (TypeError), neither of which is a ``ConnectionError``.
+    redis-py issues #3546 and #4287 describe the transport case.
+    """
+    if "NoneType" not in str(error):
+        return False
+    tb = error.__traceback__
+    last = None
+    while tb is not None:
+        last = tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+    return last is not None and last.replace("\\", "/").endswith(_TRANSPORT_FILES)
+
+
 async def run_command(
     call: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
@@ -238,6 +264,14 @@ class ResilientRedisCluster(RedisCluster):
         while True:
             try:
                 return await super()._execute_command(target_node, *args, **kwargs)
+            except (AttributeError, TypeError) as e:
+                if not closed_under_us(e):
+                    raise
+                # redis-py closed this connection while we used it (see closed_under_us): the
+                # command was not sent, so it is a connection failure like any other.
+                raise RedisConnectionError(
+                    f"connection to {target_node.name} was closed while in use"
+                ) from e
             except MaxConnectionsError as e:
                 # Connections taken outside the gates (pipelines, a MOVED to another node) filled
                 # the pool; nothing was sent yet, so poll until one is back or the bound is hit.
