@@ -218,6 +218,13 @@ async def test_stream_reads_find_their_slot_without_asking_the_server(redis_url:
         await client.aclose()
 
 
+async def _reset_every_connection(client: AnyRedis) -> None:
+    """What redis-py does on a slot-map reset, twenty times while commands are in flight."""
+    for _ in range(20):
+        await asyncio.sleep(0)
+        await client.nodes_manager.aclose()  # type: ignore[union-attr]
+
+
 async def test_commands_in_flight_when_redis_py_resets_every_connection_are_retried(
     redis_url: str,
 ) -> None:
@@ -229,14 +236,9 @@ async def test_commands_in_flight_when_redis_py_resets_every_connection_are_retr
         keys = [f"t:{{{_tag()}}}:reset" for _ in range(200)]
         await asyncio.gather(*(client.set(key, "v") for key in keys))
 
-        async def reset_while_busy() -> None:
-            for _ in range(20):
-                await asyncio.sleep(0)
-                await client.nodes_manager.aclose()
-
         results, _ = await asyncio.gather(
             asyncio.gather(*(client.get(key) for key in keys), return_exceptions=True),
-            reset_while_busy(),
+            _reset_every_connection(client),
         )
         failures = [r for r in results if isinstance(r, BaseException)]
         assert failures == []
@@ -259,14 +261,9 @@ async def test_pipelines_in_flight_when_every_connection_is_reset_fail_typed_or_
                     pipe.get(key)
                 return list(await pipe.execute())
 
-        async def reset_while_busy() -> None:
-            for _ in range(20):
-                await asyncio.sleep(0)
-                await client.nodes_manager.aclose()
-
         results, _ = await asyncio.gather(
             asyncio.gather(*(four(n) for n in range(0, 120, 4)), return_exceptions=True),
-            reset_while_busy(),
+            _reset_every_connection(client),
         )
         untyped = [
             r for r in results if isinstance(r, BaseException) and not isinstance(r, RedisError)
