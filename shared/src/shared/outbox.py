@@ -113,12 +113,18 @@ def outbox_table(metadata: MetaData) -> Table:
 class Staged:
     """An event with its envelope and partition key, ready to be written and appended."""
 
-    message_id: str
+    envelope: Envelope
     key: str
     fields: wire.Fields
+    """The stream entry: the envelope and the payload, encoded."""
     created_at: datetime
     spec: StreamSpec | None = None
     """The stream (the publisher trims the partitions it appends to and counts per stream)."""
+
+    @property
+    def message_id(self) -> str:
+        """The event's message id (its envelope's)."""
+        return self.envelope.id
 
 
 Clock = Callable[[], datetime]
@@ -177,7 +183,7 @@ class Outbox:
         spec = self._stream_of(type(event))
         key = spec.key_for(event.partition_value() or envelope.id)
         fields = wire.entry_fields(envelope, event)
-        return Staged(envelope.id, key, fields, self._clock(), spec)
+        return Staged(envelope, key, fields, self._clock(), spec)
 
     async def write(self, conn: AsyncConnection, staged: Sequence[Staged]) -> None:
         """Store ``staged`` in ``conn``'s transaction (commit it with the change): one row.
@@ -332,7 +338,7 @@ async def pending_entries(engine: AsyncEngine, table: Table) -> list[Staged]:
     async with engine.connect() as conn:
         rows = (await conn.execute(query)).all()
     return [
-        Staged(envelope.id, key, fields, row.created_at)
+        Staged(envelope, key, fields, row.created_at)
         for row in rows
         for key, fields, envelope in _decode_entries(bytes(row.entries))
     ]

@@ -269,7 +269,7 @@ class FakeOutbox:
     def stage(self, event: Event) -> Staged:
         envelope = Envelope.for_message(event, producer="notification")
         key = event.partition_value() or envelope.id
-        return Staged(envelope.id, key, wire.entry_fields(envelope, event), NOW)
+        return Staged(envelope, key, wire.entry_fields(envelope, event), NOW)
 
     async def send(self, staged: Sequence[Staged]) -> bool:
         if self.broken:

@@ -25,9 +25,7 @@ UnreadCounter = Callable[[str], Awaitable[int]]
 
 def frame_of(staged: Staged) -> realtime.Frame:
     """The real-time frame of a staged stream entry: its envelope and its encoded payload."""
-    return realtime.Frame(
-        wire.decode_envelope(staged.fields), msgspec.Raw(staged.fields[wire.PAYLOAD])
-    )
+    return realtime.Frame(staged.envelope, msgspec.Raw(staged.fields[wire.PAYLOAD]))
 
 
 class InAppChannel:
