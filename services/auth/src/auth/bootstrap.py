@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from auth.handlers.sessions import SessionService
 from auth.store.redis_login import RedisLoginGuard
 from auth.store.redis_permissions import RedisPermissionCache
 from auth.store.redis_sessions import RedisSessions
-from auth.store.sql_unit_of_work import SqlUnitOfWorkFactory
+from auth.store.sql_unit_of_work import SqlUnitOfWork
 from auth.store.tables import outbox as outbox_table
 from contracts import registry
 from shared.bus import Consumer, ConsumerSettings, Publisher
@@ -97,7 +98,8 @@ def wire(
     """
     master = key_encryption_key(settings)
     outbox = Outbox(engine, outbox_table, publisher, stream_of=stream_of)
-    uow = SqlUnitOfWorkFactory(
+    uow = functools.partial(  # a UnitOfWorkFactory: each call opens a new unit of work
+        SqlUnitOfWork,
         engine,
         replies=Sealer(master, purpose="auth/replies/v1"),
         keys=Sealer(master, purpose="auth/signing-keys/v1"),

@@ -104,31 +104,3 @@ class SqlUnitOfWork:
         await self._outbox.write(self._conn, staged)
         await self._tx.commit()
         self._events, self._committed = [], staged
-
-
-class SqlUnitOfWorkFactory:
-    """Makes units of work on one engine, writing their events to ``outbox``."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        *,
-        replies: Sealer,
-        keys: Sealer,
-        outbox: Outbox,
-        to_contract: ToContract,
-    ) -> None:
-        self._engine = engine
-        self._replies = replies
-        self._keys = keys
-        self._outbox = outbox
-        self._to_contract = to_contract
-
-    def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self._engine,
-            replies=self._replies,
-            keys=self._keys,
-            outbox=self._outbox,
-            to_contract=self._to_contract,
-        )
