@@ -12,9 +12,11 @@ import pytest
 from auth.bootstrap import MIGRATIONS, AuthComponents, wire
 from auth.config import Settings
 from auth.crypto.sealing import new_key
-from contracts.base import Command, Message
+from contracts import auth as wire_auth
+from contracts.base import Command, Envelope, Event, Message
 from contracts.topology import StreamSpec
 from shared.bus import Consumer, ConsumerSettings, Publisher, Requester
+from shared.bus import wire as bus_wire
 from shared.bus.publisher import StreamOf
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
@@ -113,3 +115,63 @@ async def auth(
     await parts.outbox.stop()
     await publisher.aclose()
     await client_publisher.aclose()
+
+
+GOOD = "correct horse battery"
+EVENT_TYPES: dict[str, type[Event]] = {
+    c.TYPE: c
+    for c in (
+        wire_auth.AccountRegistered,
+        wire_auth.PasswordChanged,
+        wire_auth.SessionRevoked,
+        wire_auth.RoleChanged,
+        wire_auth.SigningKeysRotated,
+    )
+}
+
+
+def name() -> str:
+    return f"u{uuid.uuid4().hex[:12]}"
+
+
+async def register(auth: AuthOverBus, username: str | None = None) -> wire_auth.TokenPair:
+    reply = await auth.send(
+        wire_auth.Register(username=username or name(), password=GOOD, display_name="Test")
+    )
+    assert reply.ok, reply.error
+    return reply.result  # type: ignore[no-any-return]
+
+
+async def appended(auth: AuthOverBus) -> list[tuple[Envelope, Event]]:
+    """Every entry on the test's events stream, in the order the events occurred."""
+    found = []
+    for key in auth.events_spec.partition_keys():
+        entries: Any = await auth.redis.xrange(key)
+        for _entry_id, fields in entries:
+            env = bus_wire.decode_envelope(fields)
+            found.append((env, bus_wire.decode_payload(EVENT_TYPES[env.type], fields)))
+    return sorted(found, key=lambda f: f[0].occurred_at)
+
+
+async def events(auth: AuthOverBus) -> list[Event]:
+    """The events on the test's events stream, in the order they occurred."""
+    return [event for _, event in await appended(auth)]
+
+
+async def password_changed_beside_a_second_session(
+    auth: AuthOverBus, username: str | None = None
+) -> tuple[wire_auth.TokenPair, wire_auth.TokenPair]:
+    """A new account, a second login, then a password change from the first session."""
+    username = username or name()
+    first = await register(auth, username)
+    second = (await auth.send(wire_auth.Login(username=username, password=GOOD))).result
+    changed = await auth.send(
+        wire_auth.ChangePassword(
+            user_id=first.user_id,
+            session_id=first.session_id,
+            old_password=GOOD,
+            new_password="a brand new secret",
+        )
+    )
+    assert changed.ok, changed.error
+    return first, second

@@ -13,48 +13,22 @@ from auth.crypto.tokens import SigningKey, TokenCodec
 from auth.domain.errors import InvalidToken
 from contracts import auth as wire_auth
 from contracts import codec
-from contracts.base import ErrorCode, Event
+from contracts.base import ErrorCode
 from shared.bus import wire
 from shared.bus.replies import ReplyFrame, reply_channel
 from shared.pubsub import PubSub
 
-from .conftest import AuthOverBus, fast_settings
+from .conftest import (
+    GOOD,
+    AuthOverBus,
+    events,
+    fast_settings,
+    name,
+    password_changed_beside_a_second_session,
+    register,
+)
 
 pytestmark = pytest.mark.integration
-
-GOOD = "correct horse battery"
-
-
-def name() -> str:
-    return f"u{uuid.uuid4().hex[:12]}"
-
-
-async def register(auth: AuthOverBus, username: str | None = None) -> wire_auth.TokenPair:
-    reply = await auth.send(
-        wire_auth.Register(username=username or name(), password=GOOD, display_name="Test")
-    )
-    assert reply.ok, reply.error
-    return reply.result  # type: ignore[no-any-return]
-
-
-async def events(auth: AuthOverBus) -> list[Event]:
-    found: list[tuple[str, Event]] = []
-    for p in range(auth.events_spec.partitions):
-        entries: Any = await auth.redis.xrange(auth.events_spec.key(p))
-        for _entry_id, fields in entries:
-            env = wire.decode_envelope(fields)
-            cls = {c.TYPE: c for c in _EVENT_TYPES}[env.type]
-            found.append((env.occurred_at.isoformat(), wire.decode_payload(cls, fields)))  # type: ignore[arg-type]
-    return [e for _, e in sorted(found, key=lambda x: x[0])]
-
-
-_EVENT_TYPES = (
-    wire_auth.AccountRegistered,
-    wire_auth.PasswordChanged,
-    wire_auth.SessionRevoked,
-    wire_auth.RoleChanged,
-    wire_auth.SigningKeysRotated,
-)
 
 
 async def test_register_login_refresh_and_reuse_of_an_old_token_revokes_the_family(
@@ -262,18 +236,7 @@ async def test_roles_drive_permissions_and_a_role_change_invalidates_the_cache(
 async def test_change_password_revokes_the_other_sessions_and_logout_ends_one(
     auth: AuthOverBus,
 ) -> None:
-    username = name()
-    first = await register(auth, username)
-    second = (await auth.send(wire_auth.Login(username=username, password=GOOD))).result
-    changed = await auth.send(
-        wire_auth.ChangePassword(
-            user_id=first.user_id,
-            session_id=first.session_id,
-            old_password=GOOD,
-            new_password="a brand new secret",
-        )
-    )
-    assert changed.ok, changed.error
+    first, second = await password_changed_beside_a_second_session(auth)
     gone = await auth.send(wire_auth.Refresh(refresh_token=second.refresh_token))
     assert gone.error.code == ErrorCode.UNAUTHENTICATED
     assert (await auth.send(wire_auth.Refresh(refresh_token=first.refresh_token))).ok

@@ -21,25 +21,20 @@ from auth.domain.events import PasswordChanged
 from auth.domain.sessions import ClientDetails
 from auth.store.tables import accounts, metadata, outbox
 from contracts import auth as wire_auth
-from contracts.base import Envelope, Event
 from shared.bus import Consumer, Publisher, wire
 from shared.outbox import Outbox, pending_entries
 
-from .conftest import FAST, AuthOverBus
+from .conftest import (
+    FAST,
+    GOOD,
+    AuthOverBus,
+    appended,
+    name,
+    password_changed_beside_a_second_session,
+    register,
+)
 
 pytestmark = pytest.mark.integration
-
-GOOD = "correct horse battery"
-EVENT_TYPES: dict[str, type[Event]] = {
-    c.TYPE: c
-    for c in (
-        wire_auth.AccountRegistered,
-        wire_auth.PasswordChanged,
-        wire_auth.SessionRevoked,
-        wire_auth.RoleChanged,
-        wire_auth.SigningKeysRotated,
-    )
-}
 
 
 class Refusing(Publisher):
@@ -69,35 +64,11 @@ class Stalling(Publisher):
         return await super().append(key, fields)
 
 
-def name() -> str:
-    return f"u{uuid.uuid4().hex[:12]}"
-
-
-async def appended(auth: AuthOverBus) -> list[tuple[Envelope, Event]]:
-    """Every entry on the test's events stream, in the order the events occurred."""
-    found = []
-    for key in auth.events_spec.partition_keys():
-        entries: Any = await auth.redis.xrange(key)
-        for _entry_id, fields in entries:
-            env = wire.decode_envelope(fields)
-            found.append((env, wire.decode_payload(EVENT_TYPES[env.type], fields)))
-    return sorted(found, key=lambda f: f[0].occurred_at)
-
-
 async def rows(auth: AuthOverBus) -> list[tuple[str, str]]:
     """(message id, event type) of each event in the outbox, in the order they were written."""
     return [
-        (s.message_id, wire.decode_envelope(s.fields).type)
-        for s in await pending_entries(auth.database.engine, outbox)
+        (s.message_id, s.envelope.type) for s in await pending_entries(auth.database.engine, outbox)
     ]
-
-
-async def register(auth: AuthOverBus, username: str) -> wire_auth.TokenPair:
-    reply = await auth.send(
-        wire_auth.Register(username=username, password=GOOD, display_name="Test")
-    )
-    assert reply.ok, reply.error
-    return reply.result  # type: ignore[no-any-return]
 
 
 async def test_the_migrations_create_the_tables_the_store_declares(auth: AuthOverBus) -> None:
@@ -203,17 +174,7 @@ async def test_a_crash_between_the_commit_and_the_append_is_recovered_by_the_rel
 
 async def test_events_are_appended_once_and_their_rows_forgotten(auth: AuthOverBus) -> None:
     username = name()
-    first = await register(auth, username)
-    second = (await auth.send(wire_auth.Login(username=username, password=GOOD))).result
-    changed = await auth.send(
-        wire_auth.ChangePassword(
-            user_id=first.user_id,
-            session_id=first.session_id,
-            old_password=GOOD,
-            new_password="a brand new secret",
-        )
-    )
-    assert changed.ok, changed.error
+    first, second = await password_changed_beside_a_second_session(auth, username)
     assert await auth.parts.outbox.count() == 4  # appended, not yet forgotten
     assert await auth.parts.outbox.forget_sent() == 4
     assert await auth.parts.outbox.count() == 0
