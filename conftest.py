@@ -85,7 +85,10 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncI
     try:
         admin = await asyncpg.connect(PG_ADMIN, timeout=3)
     except (OSError, asyncpg.PostgresError):
-        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} (set PARLEY_TEST_POSTGRES_DSN)")
+        pytest.skip(
+            f"no PostgreSQL server at {PG_ADMIN}: set PARLEY_TEST_POSTGRES_DSN, or start one with"
+            " `scripts/ensure-postgres start` (CI does; there this skip fails the run)"
+        )
     name = f"parley_test_{secrets.token_hex(6)}"
     await admin.execute(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
