@@ -113,10 +113,10 @@ class Runner:
                 )
             if is_command:
                 reply = codec.encode(_as_reply(result))
-                # Kept for duplicates and sent at once, together: the caller waits for the send.
-                await asyncio.gather(
-                    self._keep_reply(d, reply), self._replies.send_encoded(d.envelope, reply)
-                )
+                # Kept before it is sent: a duplicate of the command that arrives once the caller
+                # has the reply (a producer retry) must find it, or it would get no answer.
+                await self._keep_reply(d, reply)
+                await self._replies.send_encoded(d.envelope, reply)
             self._count(d, "handled")
             return Outcome.HANDLED
 
