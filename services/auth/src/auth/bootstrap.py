@@ -34,6 +34,7 @@ from contracts import registry
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.bus.publisher import StreamOf
 from shared.keys import KeySpace
+from shared.locks import RedisLock
 from shared.outbox import Outbox
 from shared.redis.client import AnyRedis
 from shared.service.app import Hook, service_app
@@ -118,7 +119,13 @@ def wire(
         audience=settings.token_audience,
         lifetime=settings.access_token_ttl,
     )
-    keys = SigningKeys(uow, codec=codec, rotate_after=settings.signing_key_rotation)
+    keys = SigningKeys(
+        uow,
+        codec=codec,
+        rotate_after=settings.signing_key_rotation,
+        # One rotation decision at a time in the fleet; a rotation is one short transaction.
+        exclusive=lambda: RedisLock(client, KEYSPACE, "signing-keys", ttl=30.0, timeout=60.0),
+    )
     keyring = Keyring({"kek1": derive(master, "auth/sessions/v1")}, current="kek1")
     session_repo = RedisSessions(
         client,

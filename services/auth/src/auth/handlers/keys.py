@@ -4,12 +4,17 @@ Rotation makes a new key active and retires the old one with ``not_after = now +
 + leeway``, so every token it signed can still be verified until it expires anyway. Every instance
 keeps the key set in memory and reloads it from the database periodically and whenever a token
 names a key id it does not know (another instance rotated), at most once per ``reload_every``.
-A rotation and its ``signing_keys_rotated`` event are committed in one transaction.
+A rotation and its ``signing_keys_rotated`` event are committed in one transaction. Instances
+decide a due rotation under one fleet-wide lock (``exclusive``) and look again once they hold it,
+so instances starting together rotate once, not once each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 
 from auth.crypto.tokens import AccessClaims, SigningKey, TokenCodec
@@ -32,8 +37,10 @@ class SigningKeys:
         rotate_after: float,
         reload_every: float = 5.0,
         clock: Clock = utc_now,
+        exclusive: Callable[[], AbstractAsyncContextManager[object]] = contextlib.nullcontext,
     ) -> None:
         self._uow = uow
+        self._exclusive = exclusive
         self.codec = codec
         self.rotate_after = timedelta(seconds=rotate_after)
         self._reload_every = timedelta(seconds=reload_every)
@@ -50,9 +57,16 @@ class SigningKeys:
     async def ensure_active(self) -> None:
         """Load the keys; rotate when none is active or the active one is older than allowed."""
         await self.reload()
+        if not self._due():
+            return
+        async with self._exclusive():
+            await self.reload()  # another instance may have rotated while this one waited
+            if self._due():
+                await self.rotate()
+
+    def _due(self) -> bool:
         active = self._active_or_none()
-        if active is None or self._clock() - active.created_at >= self.rotate_after:
-            await self.rotate()
+        return active is None or self._clock() - active.created_at >= self.rotate_after
 
     async def rotate(self) -> SigningKey:
         """Make a new key active, retire the others, drop keys no token can need; announce it."""
