@@ -78,6 +78,13 @@ STREAMS: tuple[StreamSpec, ...] = (
 
 GROUPS: tuple[GroupSpec, ...] = (
     GroupSpec(service="auth", streams=("auth.commands",)),
+    GroupSpec(
+        service="auth",
+        role="revocations",
+        streams=("auth.events",),
+        description="carries out every announced session revocation in Redis, so that one "
+        "relayed from the outbox (its instance died after the commit) still ends the session",
+    ),
     GroupSpec(service="user", streams=("user.commands", "auth.events", "gateway.events")),
     GroupSpec(service="chat", streams=("chat.commands", "user.events")),
     GroupSpec(

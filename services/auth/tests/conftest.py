@@ -147,6 +147,9 @@ class FakeSessions:
         self.by_secret[secret_id] = replace(self.by_secret[secret_id], family=family)
         return True
 
+    async def live(self, user_id: str, handle: str) -> bool:
+        return any(s.handle == handle and s.user_id == user_id for s in self.by_secret.values())
+
     async def revoke(self, user_id: str, handle: str) -> bool:
         if self.failing_revocations:  # Redis went away, or the process died here
             self.failing_revocations -= 1

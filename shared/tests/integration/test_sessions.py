@@ -168,8 +168,12 @@ async def test_list_shows_live_sessions_by_handle_and_revoking_a_handle_ends_one
     assert [s.data["device"] for s in listed] == ["laptop", "phone"]
     assert [s.handle for s in listed] == [first.handle, second.handle]
     assert all(s.id is None for s in listed)
+    assert await sessions.live(alice, first.handle)
     assert await sessions.revoke_handle(alice, first.handle)
     assert [s.handle for s in await sessions.list(alice)] == [second.handle]
+    assert not await sessions.live(alice, first.handle)
+    assert await sessions.live(alice, second.handle)
+    assert not await sessions.live(user(), second.handle)  # another user's handle is not theirs
 
 
 async def test_old_sessions_still_open_after_rotation_and_new_ones_use_the_new_key(

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth.api.commands import AuthCommands
 from auth.api.publishers import to_contract
+from auth.api.revocations import GROUP as REVOCATIONS_GROUP
+from auth.api.revocations import RevocationSubscribers
 from auth.config import Settings
 from auth.crypto.passwords import Argon2Parameters, PasswordHasher
 from auth.crypto.sealing import Sealer, derive, new_key, parse_key
@@ -78,6 +80,7 @@ class AuthComponents:
     """The wired service: subscribers and the parts start-up and tests need."""
 
     commands: AuthCommands
+    revocations: RevocationSubscribers
     keys: SigningKeys
     publisher: Publisher
     outbox: Outbox
@@ -157,7 +160,13 @@ def wire(
         keys=keys,
         permissions=permissions,
     )
-    return AuthComponents(commands=commands, keys=keys, publisher=publisher, outbox=outbox)
+    return AuthComponents(
+        commands=commands,
+        revocations=RevocationSubscribers(sessions),
+        keys=keys,
+        publisher=publisher,
+        outbox=outbox,
+    )
 
 
 async def _rotate_when_due(keys: SigningKeys) -> None:
@@ -169,8 +178,8 @@ async def _rotate_when_due(keys: SigningKeys) -> None:
             log.exception("signing-key rotation check failed; retrying in an hour")
 
 
-def lifecycle(parts: AuthComponents, consumer: Consumer) -> tuple[Hook, Hook]:
-    """The start and stop hooks of a running instance: outbox relay, consumer, key rotation."""
+def lifecycle(parts: AuthComponents, *consumers: Consumer) -> tuple[Hook, Hook]:
+    """The start and stop hooks of a running instance: outbox relay, consumers, key rotation."""
     tasks: list[asyncio.Task[None]] = []
 
     async def start() -> None:
@@ -178,7 +187,8 @@ def lifecycle(parts: AuthComponents, consumer: Consumer) -> tuple[Hook, Hook]:
         # or Redis refused), and forgets the rows of appended events.
         parts.outbox.start()
         await parts.keys.ensure_active()
-        await consumer.start()
+        for consumer in consumers:
+            await consumer.start()
         tasks.append(asyncio.create_task(_rotate_when_due(parts.keys)))
 
     async def stop() -> None:
@@ -187,8 +197,9 @@ def lifecycle(parts: AuthComponents, consumer: Consumer) -> tuple[Hook, Hook]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         tasks.clear()
-        await consumer.stop()
-        # After the consumer, whose last commands have appended their events: forget their rows.
+        for consumer in reversed(consumers):
+            await consumer.stop()
+        # After the consumers, whose last commands have appended their events: forget their rows.
         await parts.outbox.stop()
         await parts.publisher.aclose()
 
@@ -211,5 +222,13 @@ def build(
         producer="auth",
         instance_id=settings.instance,
     )
-    start, stop = lifecycle(parts, consumer)
+    revocations = Consumer(
+        runtime.redis,
+        group=REVOCATIONS_GROUP,
+        handlers=parts.revocations.table(),
+        settings=consumer_settings,
+        producer="auth",
+        instance_id=settings.instance,
+    )
+    start, stop = lifecycle(parts, consumer, revocations)
     return service_app(runtime, on_startup=[start], on_shutdown=[stop])

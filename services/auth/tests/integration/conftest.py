@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from auth.api.revocations import GROUP as REVOCATIONS_GROUP
 from auth.bootstrap import MIGRATIONS, AuthComponents, wire
 from auth.config import Settings
 from auth.crypto.sealing import new_key
@@ -107,8 +108,20 @@ async def auth(
         stream_of=stream_of,
         producer="auth",
     )
+    revocations = Consumer(
+        redis,
+        group=REVOCATIONS_GROUP,
+        handlers=parts.revocations.table(),
+        settings=FAST,
+        stream_of=stream_of,
+        producer="auth",
+    )
     client_publisher = Publisher(redis, producer="gateway", stream_of=stream_of)
-    async with consumer, Requester(redis, client_publisher, instance_id=owner) as requester:
+    async with (
+        consumer,
+        revocations,
+        Requester(redis, client_publisher, instance_id=owner) as requester,
+    ):
         yield AuthOverBus(
             parts, requester, database, redis, events, commands, client_publisher, stream_of
         )

@@ -19,6 +19,7 @@ from auth.api.publishers import to_contract
 from auth.bootstrap import lifecycle
 from auth.domain.events import PasswordChanged
 from auth.domain.sessions import ClientDetails
+from auth.store.redis_sessions import RedisSessions
 from auth.store.tables import accounts, metadata, outbox
 from contracts import auth as wire_auth
 from shared.bus import Consumer, Publisher, wire
@@ -238,3 +239,41 @@ async def test_a_refused_command_stores_no_event(auth: AuthOverBus) -> None:
     assert kinds.count("auth.account_registered") == 1
     registered = [e for env, e in await appended(auth) if env.type == "auth.account_registered"]
     assert len(registered) == 1
+
+
+@pytest.mark.parametrize("publisher_type", [Refusing])
+async def test_a_revocation_whose_instance_died_after_the_commit_still_ends_the_session(
+    auth: AuthOverBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pair = await register(auth, name())
+    carry_out = RedisSessions.revoke
+
+    async def dies(self: RedisSessions, user_id: str, handle: str) -> bool:
+        raise ConnectionError("the instance died here")
+
+    monkeypatch.setattr(RedisSessions, "revoke", dies)
+    with pytest.raises(ConnectionError):
+        await auth.parts.commands.sessions.logout(pair.user_id, pair.session_id)
+    monkeypatch.setattr(RedisSessions, "revoke", carry_out)
+
+    async def live() -> list[str]:
+        reply = await auth.send(wire_auth.ListSessions(user_id=pair.user_id))
+        return [s.session_id for s in reply.result.items]
+
+    # Committed, but neither carried out nor appended: the session is still live.
+    assert [t for _, t in await rows(auth)][-1] == "auth.session_revoked"
+    assert await live() == [pair.session_id]
+
+    cast(Refusing, auth.parts.publisher).refuse = False  # a relay appends the row
+    auth.parts.outbox.relay_after = 0.0
+    assert await auth.parts.outbox.relay_once() >= 1
+    for _ in range(100):  # auth's revocations group carries the announcement out
+        if not await live():
+            break
+        await asyncio.sleep(0.05)
+    assert await live() == []
+    refused = await auth.send(wire_auth.Refresh(refresh_token=pair.refresh_token))
+    assert not refused.ok and refused.error.code == "unauthenticated"
+    [revoked] = [e for env, e in await appended(auth) if env.type == "auth.session_revoked"]
+    assert isinstance(revoked, wire_auth.SessionRevoked)
+    assert (revoked.session_id, revoked.reason) == (pair.session_id, "logout")

@@ -88,3 +88,22 @@ async def test_sessions_are_listed_and_revoked_one_or_all_each_with_an_event(
     assert [s.session_id for s in await fake_auth.sessions.list(user)] == [first.session_id]
     revoked = [e.session_id for e in fake_auth.events.events if isinstance(e, SessionRevoked)]
     assert sorted(revoked) == sorted([listed[1].session_id, listed[2].session_id])
+
+
+async def test_a_revocation_is_announced_before_it_is_carried_out(fake_auth: Any) -> None:
+    first = await _session(fake_auth)
+    fake_auth.events.events.clear()
+    fake_auth.sessions_store.failing_revocations = 1  # the process dies after the commit
+    with pytest.raises(ConnectionError):
+        await fake_auth.sessions.logout(first.user_id, first.session_id)
+    # The decision is durable: the relay appends it, and the revocations group carries it out.
+    [event] = fake_auth.events.events
+    assert isinstance(event, SessionRevoked) and event.session_id == first.session_id
+    assert [s.session_id for s in await fake_auth.sessions.list(first.user_id)] == [
+        first.session_id
+    ]
+    await fake_auth.sessions.enforce(event.user_id, event.session_id)
+    assert await fake_auth.sessions.list(first.user_id) == []
+    await fake_auth.sessions.enforce(event.user_id, event.session_id)  # again: nothing happens
+    await fake_auth.sessions.logout(first.user_id, first.session_id)  # ended: no second event
+    assert len(fake_auth.events.events) == 1

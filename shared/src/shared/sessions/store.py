@@ -202,6 +202,11 @@ class SessionStore(Generic[T]):
             self._revokes_one.inc()
         return bool(deleted)
 
+    async def live(self, user_id: str, handle: str) -> bool:
+        """Whether one of ``user_id``'s sessions, named by its handle, is live (not ended)."""
+        session_key, _ = self._keys(user_digest(user_id), handle)
+        return bool(await self._client.exists(session_key))
+
     async def revoke_handle(self, user_id: str, handle: str) -> bool:
         """End one of ``user_id``'s sessions by its handle (e.g. picked from a device list)."""
         keys = list(self._keys(user_digest(user_id), handle))

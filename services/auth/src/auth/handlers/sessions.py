@@ -145,19 +145,26 @@ class SessionService:
         return ended
 
     async def _end(self, user_id: str, handle: str, reason: RevocationReason) -> bool:
-        # Sessions live in Redis: there is no database change to join, so the event gets a
-        # transaction of its own, committed right after the revocation. From then on it is
-        # durable; a process that dies (or a commit that fails) between the two loses it, and a
-        # retry finds the session already ended and announces nothing.
+        # Sessions live in Redis, so there is no database change for the event to join. The
+        # event is the decision: it is committed (to the outbox) first, then carried out in Redis,
+        # then appended. A process that dies after the commit leaves the row to the relay, and
+        # auth's own ``auth.revocations`` group carries out every appended revocation again
+        # (:meth:`enforce`), so the session ends and gateways hear of it either way. One that
+        # dies before the commit has changed nothing, and its retry starts over.
+        if not await self._sessions.live(user_id, handle):
+            return False
         async with self._uow() as uow:
-            ended = await self._sessions.revoke(user_id, handle)
-            if ended:
-                # Gateways refuse this session's access tokens until the last of them expires.
-                expire = self._clock() + timedelta(seconds=self._keys.codec.lifetime)
-                uow.events.append(
-                    SessionRevoked(
-                        user_id=user_id, session_id=handle, reason=reason, tokens_expire_at=expire
-                    )
+            # Gateways refuse this session's access tokens until the last of them expires.
+            expire = self._clock() + timedelta(seconds=self._keys.codec.lifetime)
+            uow.events.append(
+                SessionRevoked(
+                    user_id=user_id, session_id=handle, reason=reason, tokens_expire_at=expire
                 )
-                await uow.commit()
-        return ended
+            )
+            await uow.commit()
+            await self._sessions.revoke(user_id, handle)
+        return True
+
+    async def enforce(self, user_id: str, handle: str) -> None:
+        """Carry out an announced revocation (a no-op when the session has already ended)."""
+        await self._sessions.revoke(user_id, handle)

@@ -141,6 +141,10 @@ class SessionRepository(Protocol):
         """Store a rotated family; False when the session is gone."""
         ...
 
+    async def live(self, user_id: str, handle: str) -> bool:
+        """Whether the session with this handle is live (not ended, not expired)."""
+        ...
+
     async def revoke(self, user_id: str, handle: str) -> bool:
         """End one session by its handle; False when it was not live."""
         ...

@@ -60,6 +60,10 @@ class RedisSessions:
         """Store a rotated family, keeping the session's expiry."""
         return await self._store.update(secret_id, family)
 
+    async def live(self, user_id: str, handle: str) -> bool:
+        """Whether the session with this handle is live."""
+        return await self._store.live(user_id, handle)
+
     async def revoke(self, user_id: str, handle: str) -> bool:
         """End one session by handle."""
         return await self._store.revoke_handle(user_id, handle)
