@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import pytest
 
@@ -44,6 +44,7 @@ class FakeUnit:
 
     def __init__(self, db: FakeStore) -> None:
         self.db = db
+        self.wrote = False
 
     async def claim(self, message_id: str) -> bool:
         if message_id in self.db.processed:
@@ -141,7 +142,10 @@ class FakeUnit:
         return {u: await self.unread_count(u) for u in user_ids}
 
     async def write_outbox(self, staged: Sequence[Staged]) -> None:
+        if self.db.failing == "write":
+            raise ConnectionError("the database went away")
         self.db.outbox.extend(staged)
+        self.wrote = True
 
     async def page(
         self, user_id: str, *, before: tuple[datetime, str] | None, limit: int
@@ -177,10 +181,14 @@ class FakeStore:
         self.deliveries: dict[tuple[str, str], str] = {}
         self.outbox: list[Staged] = []
         self.count_queries = 0
+        self.failing: Literal["write", "commit"] | None = None
 
     @asynccontextmanager
     async def unit(self) -> AsyncIterator[FakeUnit]:
-        yield FakeUnit(self)
+        unit = FakeUnit(self)
+        yield unit
+        if self.failing == "commit" and unit.wrote:  # read-only units have nothing to commit
+            raise ConnectionError("the commit failed")
 
 
 class NoCache:
@@ -422,6 +430,21 @@ async def test_a_burst_grows_one_notification_and_the_badge_counts_it_once(world
     assert [e.unread_count for e in created if e.user_id == "bob"] == [1] * 5
     assert [e.unread_count for e in created if e.user_id == "carol"] == [1] * 5
     assert world.store.count_queries == 1 and world.badges.counts["carol"] == 1
+
+
+@pytest.mark.parametrize("failing", ["write", "commit"])
+async def test_a_transaction_that_fails_takes_its_badge_deltas_back(
+    world: World, failing: Literal["write", "commit"]
+) -> None:
+    await world.messages.on_message_posted(world.post("alice"), "e0")
+    assert await world.reading.unread_count("bob") == 1  # bob's counter exists
+    world.store.notifications.clear()  # the next message opens a new notification: +1
+    pushed = len(world.in_app.pushed)
+    world.store.failing = failing
+    with pytest.raises(ConnectionError):
+        await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert world.badges.counts["bob"] == 1  # +1 before the failure, -1 after it
+    assert len(world.in_app.pushed) == pushed  # nothing announced
 
 
 async def test_reading_in_chat_marks_read_up_to_the_seq_and_announces_it(world: World) -> None:

@@ -46,6 +46,8 @@ class Dispatch:
     """``(user id, event)`` for the users' real-time channels."""
     loaded: dict[str, int] = field(default_factory=dict)
     """Badge counts read from the database for missing counters (created after the commit)."""
+    applied: dict[str, int] = field(default_factory=dict)
+    """Badge deltas applied to existing counters before the commit (taken back if it fails)."""
 
 
 class Dispatcher:
@@ -64,24 +66,34 @@ class Dispatcher:
         jobs, and write them with the notifications.
 
         ``deltas``: per user, +1 for a created notification, 0 for a grown one. They are applied
-        just before the commit: a crash in between over-counts until the counter expires (as a
-        crash after the commit and before the deltas would under-count). A counter that is
-        missing, or Redis failing, is answered by the database in this transaction.
+        just before the commit; a failure after that (here, or the commit itself: the caller then
+        calls :meth:`rolled_back`) takes them back. A crash in between over-counts until the
+        counter expires (as a crash after the commit and before the deltas would under-count).
+        A counter that is missing, or Redis failing, is answered by the database in this
+        transaction.
         """
         announced = {j.notification.user_id: 0 for j in jobs if not j.queued}
-        counts, loaded = await self._counts(unit, {**announced, **deltas})
-        entries: list[Staged] = []
-        frames: list[tuple[str, Staged]] = []
-        for job in jobs:
-            if job.queued:
-                entries.append(self._outbox.stage(entry_of(job)))
-                continue
-            user_id = job.notification.user_id
-            staged = self._outbox.stage(created_event(job.notification, counts[user_id]))
-            entries.append(staged)
-            frames.append((user_id, staged))
-        await unit.write_outbox(entries)
-        return Dispatch(entries, frames, loaded)
+        counts, loaded, applied = await self._counts(unit, {**announced, **deltas})
+        try:
+            entries: list[Staged] = []
+            frames: list[tuple[str, Staged]] = []
+            for job in jobs:
+                if job.queued:
+                    entries.append(self._outbox.stage(entry_of(job)))
+                    continue
+                user_id = job.notification.user_id
+                staged = self._outbox.stage(created_event(job.notification, counts[user_id]))
+                entries.append(staged)
+                frames.append((user_id, staged))
+            await unit.write_outbox(entries)
+        except Exception:
+            await self._take_back(applied)
+            raise
+        return Dispatch(entries, frames, loaded, applied)
+
+    async def rolled_back(self, dispatch: Dispatch) -> None:
+        """The transaction ``dispatch`` was staged in did not commit: take its deltas back."""
+        await self._take_back(dispatch.applied)
 
     async def read(
         self,
@@ -117,7 +129,8 @@ class Dispatcher:
 
     async def _counts(
         self, unit: Unit, deltas: dict[str, int]
-    ) -> tuple[dict[str, int], dict[str, int]]:
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+        """(count per user, counts loaded from the database, deltas applied to counters)."""
         try:
             counts = await self._badges.add(deltas)
         except Exception as e:
@@ -125,7 +138,16 @@ class Dispatcher:
             counts = {}
         missing = [u for u in deltas if u not in counts]
         loaded = await unit.unread_counts(missing) if missing else {}
-        return {**counts, **loaded}, loaded
+        applied = {u: d for u, d in deltas.items() if d and u in counts}
+        return {**counts, **loaded}, loaded, applied
+
+    async def _take_back(self, applied: dict[str, int]) -> None:
+        if not applied:
+            return
+        try:
+            await self._badges.add({u: -d for u, d in applied.items()})
+        except Exception as e:  # the counters drift until they expire, as after a crash
+            log.warning("taking back %d badge delta(s) failed: %r", len(applied), e)
 
     async def _push(self, frames: Sequence[tuple[str, Staged]]) -> None:
         if not frames:

@@ -12,7 +12,7 @@ from notification.domain.deciding import Decision, PostedMessage, Verdict, decid
 from notification.domain.delivery import DeliveryJob, channels_for
 from notification.domain.notifications import Notification, coalesce, preview_of
 from notification.domain.preferences import Audience
-from notification.handlers.delivering import Dispatcher
+from notification.handlers.delivering import Dispatch, Dispatcher
 from notification.store.protocols import (
     AudienceCache,
     MembersCache,
@@ -90,30 +90,35 @@ class MessageHandlers:
         online = await self._realtime.online(
             [d.user_id for d in told if d.verdict is Verdict.NOTIFY]
         )
-        async with self._store.unit() as unit:
-            if not await unit.claim(message_id):
-                return Outcome(decisions, [], [])
-            open_ = await unit.open_notifications(
-                [d.user_id for d in told], message.conversation_id, message.at - self._window
-            )
-            created: list[Notification] = []
-            grown: list[Notification] = []
-            jobs: list[DeliveryJob] = []
-            for d in told:
-                n, is_new = coalesce(
-                    open_.get(d.user_id), d, message, window=self._window, new_id=self._new_id()
+        dispatch: Dispatch | None = None
+        try:
+            async with self._store.unit() as unit:
+                if not await unit.claim(message_id):
+                    return Outcome(decisions, [], [])
+                open_ = await unit.open_notifications(
+                    [d.user_id for d in told], message.conversation_id, message.at - self._window
                 )
-                (created if is_new else grown).append(n)
-                settings = audiences.get(d.user_id, Audience()).settings
-                jobs.extend(
-                    DeliveryJob(notification=n, channel=c, webhook_url=settings.webhook_url)
-                    for c in channels_for(d.verdict, settings, online=d.user_id in online)
-                )
-            await unit.save_notifications(created, grown)
-            await unit.queue_deliveries([j for j in jobs if j.queued], at=self._clock())
-            # A grown notification leaves the badge as it is: a zero delta reads it for the event.
-            dispatch = await self._dispatcher.created(
-                unit, jobs, {**{n.user_id: 0 for n in grown}, **{n.user_id: 1 for n in created}}
-            )
+                created: list[Notification] = []
+                grown: list[Notification] = []
+                jobs: list[DeliveryJob] = []
+                for d in told:
+                    n, is_new = coalesce(
+                        open_.get(d.user_id), d, message, window=self._window, new_id=self._new_id()
+                    )
+                    (created if is_new else grown).append(n)
+                    settings = audiences.get(d.user_id, Audience()).settings
+                    jobs.extend(
+                        DeliveryJob(notification=n, channel=c, webhook_url=settings.webhook_url)
+                        for c in channels_for(d.verdict, settings, online=d.user_id in online)
+                    )
+                await unit.save_notifications(created, grown)
+                await unit.queue_deliveries([j for j in jobs if j.queued], at=self._clock())
+                # A grown notification leaves the badge as it is: a zero delta reads it.
+                deltas = {**{n.user_id: 0 for n in grown}, **{n.user_id: 1 for n in created}}
+                dispatch = await self._dispatcher.created(unit, jobs, deltas)
+        except Exception:
+            if dispatch is not None:  # the commit failed after the badge deltas were applied
+                await self._dispatcher.rolled_back(dispatch)
+            raise
         await self._dispatcher.send(dispatch)
         return Outcome(decisions, created, grown)
