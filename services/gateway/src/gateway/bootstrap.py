@@ -1,7 +1,9 @@
 """The only wiring of the gateway: settings -> clients -> handlers -> REST, real-time, GraphQL.
 
 ``build(runtime)`` returns the public ASGI app: the REST API under ``/api/v1`` (OpenAPI at
-``/openapi.json``, docs at ``/docs``), the admin routes (``/health/*``, ``/metrics``), and — when
+``/openapi.json``; Swagger UI at ``/docs`` and ReDoc at ``/redoc``, their scripts and styles served
+from ``/docs/static`` rather than a CDN, so the pages work where the gateway has no way out), the
+admin routes (``/health/*``, ``/metrics``), and — when
 their modules exist — the WebSocket side (``install_realtime``) and GraphQL (``install_graphql``).
 Everything connects in the app's lifespan, never at import time.
 """
@@ -14,6 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi_offline import FastAPIOffline
 
 from gateway.api import rest_auth, rest_chat, rest_notifications, rest_users
 from gateway.api.errors import install_error_handlers
@@ -137,7 +140,8 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
                 stack.push_async_callback(consumer.stop)
             yield
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        static_url="/docs/static",
         title="Parley gateway",
         version="0.1.0",
         description='The public API of Parley. Errors: `{"error": {"code", "message"}}`.',
