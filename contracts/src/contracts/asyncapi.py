@@ -80,10 +80,10 @@ def asyncapi_document() -> dict[str, Any]:
         operations[f"{spec.owner}.send.{spec.name}"] = _operation("send", spec.name, members)
         for group in registry.groups_reading(spec.name):
             op = _operation("receive", spec.name, members)
-            op["x-parley-group"] = group.service
+            op["x-parley-group"] = group.name
             if spec.name.endswith(".commands"):
                 op["reply"] = {"channel": {"$ref": "#/channels/reply"}}
-            operations[f"{group.service}.receive.{spec.name}"] = op
+            operations[f"{group.name}.receive.{spec.name}"] = op
     for family in registry.CHANNELS:
         names = [stem(c.TYPE, c.VERSION) for c in classes if c.TYPE in family.payloads]
         if family.family == "reply":
