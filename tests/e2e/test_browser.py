@@ -1,16 +1,19 @@
-"""The gateway's pages in a real browser: headless Chromium renders ``/docs`` and ``/redoc``.
+"""The fleet's pages in a real browser: headless Chromium renders the gateway's ``/docs`` and
+``/redoc`` and a service's ``/docs/asyncapi``.
 
 The pages must work where the fleet runs, which may have no way out to a CDN: their scripts and
-styles are served by the gateway itself. Chromium runs the pages' JavaScript, which fetches
-``/openapi.json`` and renders the operations; the test reads the rendered DOM.
+styles are served by the processes themselves. Chromium runs the pages' JavaScript, which renders
+the OpenAPI or AsyncAPI document; the test reads the rendered DOM.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
 
+import httpx
 import pytest
 
 from parley.fleet import Fleet
@@ -70,3 +73,30 @@ def test_the_reference_renders_in_a_browser_without_any_cdn(fleet: Fleet) -> Non
     # ReDoc ran: its rendered menu lists the API's operations.
     assert "Parley gateway" in dom
     assert "/api/v1/auth/login" in dom
+
+
+@pytest.mark.parametrize("service", ["auth", "chat"])
+def test_a_service_s_asyncapi_page_renders_the_fleet_s_contracts(
+    fleet: Fleet, service: str
+) -> None:
+    dom = rendered(f"{fleet.url(service)}/docs/asyncapi")
+    assert "unpkg.com" not in dom and "cdn.jsdelivr.net" not in dom
+    # The viewer ran (the page's inline script, which holds the document, does not count): the
+    # title, and an element per operation, the new auth.revocations group's included.
+    shown = re.sub(r"<script>.*?</script>", "", dom, flags=re.S)
+    assert 'class="aui-root' in shown and "Parley fleet" in shown
+    assert 'id="operation-receive-auth.revocations.receive.auth.events"' in shown
+    assert 'id="operation-send-chat.send.chat.events"' in shown
+
+
+def test_no_service_publishes_what_an_unauthenticated_request_sends(fleet: Fleet) -> None:
+    # FastStream's AsyncAPI page comes with a "try it out" endpoint that publishes the request's
+    # body to the broker; the services serve their own page and not that endpoint.
+    form = {
+        "channelName": "rt",
+        "message": {"message": {"forged": True}},
+        "options": {"sendToRealBroker": True},
+    }
+    for service in ("auth", "user", "chat", "notification"):
+        got = httpx.post(f"{fleet.url(service)}/docs/asyncapi/try", json=form, timeout=10)
+        assert got.status_code == 404, (service, got.text)

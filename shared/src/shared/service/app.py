@@ -1,4 +1,5 @@
-"""The ASGI application of a service without a public API: FastStream plus the admin routes."""
+"""The ASGI application of a service without a public API: FastStream, the admin routes and the
+AsyncAPI page (``shared.service.docs``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from faststream.asgi import AsgiFastStream
 
+from shared.service.docs import DOCS_PATHS, docs_app
 from shared.service.http import ADMIN_PATHS, admin_app
 from shared.service.runtime import ServiceRuntime
 
@@ -24,10 +26,14 @@ def service_app(
     hooks run first on the way down (stop consumers, so in-flight work finishes and is acked).
     """
     admin = admin_app(runtime)
+    docs = docs_app(runtime.name)
     return AsgiFastStream(
         runtime.broker,
-        asgi_routes=[(path, admin) for path in ADMIN_PATHS],
-        asyncapi_path="/docs/asyncapi",
+        asgi_routes=[
+            *((path, admin) for path in ADMIN_PATHS),
+            *((path, docs) for path in DOCS_PATHS),
+        ],
+        asyncapi_path=None,  # FastStream's page: see shared.service.docs for why not
         after_startup=list(on_startup),
         on_shutdown=list(on_shutdown),
     )
