@@ -3,16 +3,15 @@
 ``build(runtime)`` returns the public ASGI app: the REST API under ``/api/v1`` (OpenAPI at
 ``/openapi.json``; Swagger UI at ``/docs`` and ReDoc at ``/redoc``, their scripts and styles served
 from ``/docs/static`` rather than a CDN, so the pages work where the gateway has no way out), the
-admin routes (``/health/*``, ``/metrics``), and — when
-their modules exist — the WebSocket side (``install_realtime``) and GraphQL (``install_graphql``).
+admin routes (``/health/*``, ``/metrics``), the WebSocket side (``install_realtime``) and GraphQL
+(``install_graphql``).
 Everything connects in the app's lifespan, never at import time.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
@@ -21,7 +20,9 @@ from fastapi_offline import FastAPIOffline
 from gateway.api import rest_auth, rest_chat, rest_notifications, rest_users
 from gateway.api.errors import install_error_handlers
 from gateway.api.events import CACHE_GROUP, INSTANCE_GROUP, GatewayEvents
+from gateway.api.graphql import install_graphql
 from gateway.api.middleware import RequestTracking
+from gateway.api.ws import install_realtime
 from gateway.config import Settings
 from gateway.handlers.backend import Backend
 from gateway.handlers.deps import GatewayDeps
@@ -85,18 +86,6 @@ def wire(runtime: ServiceRuntime, requester: Requester) -> GatewayDeps:
     )
 
 
-def _optional_installer(module: str, name: str) -> Callable[[FastAPI, GatewayDeps], None] | None:
-    """``module.name`` when that module exists (the real-time and GraphQL sides are optional)."""
-    try:
-        found = importlib.import_module(module)
-    except ModuleNotFoundError as e:
-        if e.name != module:
-            raise  # the module exists but one of its imports is missing: a real error
-        return None
-    installer: Callable[[FastAPI, GatewayDeps], None] | None = getattr(found, name, None)
-    return installer
-
-
 def api_router() -> APIRouter:
     """Every REST route under ``/api/v1``."""
     router = APIRouter(prefix=API_PREFIX)
@@ -158,13 +147,6 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     admin = admin_app(runtime)
     for route in admin.routes:
         app.router.routes.append(route)
-    # --- real-time (WebSocket, owned by gateway.api.ws) and GraphQL (gateway.api.graphql) ------
-    # Wired when their modules exist; each wraps the lifespan above for its own start/stop.
-    install_realtime = _optional_installer("gateway.api.ws", "install_realtime")
-    if install_realtime is not None:
-        install_realtime(app, deps)
-    install_graphql = _optional_installer("gateway.api.graphql", "install_graphql")
-    if install_graphql is not None:
-        install_graphql(app, deps)
-    # ---------------------------------------------------------------------------------------
+    install_realtime(app, deps)  # /ws (gateway.api.ws); wraps the lifespan for its own start/stop
+    install_graphql(app, deps)  # /graphql (gateway.api.graphql)
     return app
