@@ -8,7 +8,7 @@ export UV_PYTHON_PREFERENCE ?= only-system
 PY_PATHS := cli contracts shared services tests bench conftest.py
 
 .PHONY: help install up down test lint format typecheck imports contracts-check contracts-export \
-        check-deploy pytest cluster-up cluster-down cluster-status bench clean
+        check-deploy pytest test-containers cluster-up cluster-down cluster-status bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -53,6 +53,15 @@ pytest: ## The test suites (unit, integration, e2e) against a real test cluster 
 	@$(RUN) pytest --ignore=tests/deploy; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	  exit $$rc
+
+CONTAINER_PORTS := PARLEY_TEST_CLUSTER_PORTS=7161-7166 PARLEY_TEST_SPARE_PORTS=7171-7176 \
+  PARLEY_TEST_E2E_PORTS=7181-7186
+
+test-containers: install ## The shared integration and e2e suites on a cluster of containers (Docker: scripts/ensure-docker)
+	@PARLEY_TEST_DOCKER=1 $(CONTAINER_PORTS) $(RUN) pytest -p no:cacheprovider \
+	  shared/tests/integration tests/e2e; rc=$$?; \
+	  ids=$$(docker ps -aq --filter label=parley.cluster 2>/dev/null); \
+	  [ -z "$$ids" ] || docker rm -f $$ids >/dev/null; exit $$rc
 
 cluster-up: ## Start (or repair) the local Redis Cluster on 7001-7006
 	@$(RUN) parley cluster up

@@ -15,6 +15,7 @@ import pytest
 import contracts  # noqa: F401
 import shared  # noqa: F401
 from parley.cluster import LocalCluster, parse_ports
+from parley.containers import cluster_for_tests
 
 ROOT = Path(__file__).resolve().parent
 STRICT = os.environ.get("PARLEY_TEST_STRICT") == "1"
@@ -43,9 +44,10 @@ def test_cluster() -> Iterator[LocalCluster]:
     """A 3-master, 3-replica cluster on the test ports (``PARLEY_TEST_CLUSTER_PORTS``, 7101-7106).
 
     A healthy cluster already on those ports is reused and left running; one this fixture started
-    is stopped at the end of the session.
+    is stopped at the end of the session. Under ``PARLEY_TEST_DOCKER=1`` its nodes are containers
+    (``parley.containers``).
     """
-    cluster = LocalCluster(ROOT / ".parley", _ports("PARLEY_TEST_CLUSTER_PORTS", "7101-7106"))
+    cluster = cluster_for_tests(ROOT / ".parley", _ports("PARLEY_TEST_CLUSTER_PORTS", "7101-7106"))
     reused = cluster.status().ok
     cluster.up()
     yield cluster
@@ -65,7 +67,7 @@ def disposable_cluster() -> Iterator[LocalCluster]:
 
     It is wiped before and after, so a test may kill, restart or corrupt its nodes freely.
     """
-    cluster = LocalCluster(ROOT / ".parley", _ports("PARLEY_TEST_SPARE_PORTS", "7111-7116"))
+    cluster = cluster_for_tests(ROOT / ".parley", _ports("PARLEY_TEST_SPARE_PORTS", "7111-7116"))
     cluster.reset()
     yield cluster
     cluster.reset()

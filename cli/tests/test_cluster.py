@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import redis
 from typer.testing import CliRunner
 
-from parley.cluster import SLOTS, ClusterError, LocalCluster, find_server_binary, parse_ports
+from parley.cluster import (
+    SLOTS,
+    ClusterError,
+    LocalCluster,
+    find_server_binary,
+    parse_ports,
+    wait_until,
+)
 from parley.main import app
 
 pytestmark = [pytest.mark.integration]
@@ -19,15 +25,6 @@ pytestmark = [pytest.mark.integration]
 
 def _ports_arg(cluster: LocalCluster) -> str:
     return ",".join(str(p) for p in cluster.ports)
-
-
-def _wait_for(predicate: object, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(predicate) and predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.mark.unit
@@ -84,7 +81,7 @@ def test_a_killed_master_is_replaced_by_its_replica_and_up_brings_it_back(
         node = disposable_cluster.node_status(heir.port)
         return node.role == "master" and node.slots == victim.slots and node.cluster_state == "ok"
 
-    _wait_for(heir_promoted)
+    wait_until("the replica's promotion", heir_promoted, 30)
     assert not disposable_cluster.status().ok  # the dead node is reported
 
     healed = disposable_cluster.up()
@@ -98,8 +95,12 @@ def test_up_repairs_a_half_started_cluster(disposable_cluster: LocalCluster) -> 
     # Three nodes running, never introduced to each other, no slots: a start that died midway.
     for port in disposable_cluster.ports[:3]:
         disposable_cluster.start_node(port)
-    _wait_for(
-        lambda: all(disposable_cluster.node_status(p).running for p in disposable_cluster.ports[:3])
+    wait_until(
+        "three nodes",
+        lambda: all(
+            disposable_cluster.node_status(p).running for p in disposable_cluster.ports[:3]
+        ),
+        30,
     )
     assert not disposable_cluster.status().ok
 
@@ -149,7 +150,7 @@ def test_down_stops_exactly_the_processes_it_started(
         stdout=subprocess.DEVNULL,
     )
     try:
-        _wait_for(lambda: _answers(bystander_port), 10)
+        wait_until("the bystander", lambda: _answers(bystander_port), 10)
         stopped = disposable_cluster.down()
         assert sorted(stopped) == sorted(disposable_cluster.ports)
         for pid in pids:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from parley.cluster import LocalCluster, parse_ports
+from parley.containers import cluster_for_tests
 from parley.fleet import Fleet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def e2e_cluster() -> Iterator[LocalCluster]:
     the shared test cluster they would take partitions from the service suites' instances.
     """
     ports = parse_ports(os.environ.get("PARLEY_TEST_E2E_PORTS", "7141-7146"))
-    cluster = LocalCluster(ROOT / ".parley", ports)
+    cluster = cluster_for_tests(ROOT / ".parley", ports)
     cluster.reset()
     cluster.up()
     yield cluster

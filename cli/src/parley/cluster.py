@@ -8,12 +8,13 @@ file in ``<root>/cluster/<port>/``; ``down`` stops only the processes whose pid 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,16 @@ def ports_from_env(default: Sequence[int] = DEFAULT_PORTS) -> tuple[int, ...]:
     """The ports named by ``PARLEY_CLUSTER_PORTS``, else ``default``."""
     text = os.environ.get("PARLEY_CLUSTER_PORTS", "")
     return parse_ports(text) if text else tuple(default)
+
+
+def wait_until(what: str, check: Callable[[], bool], timeout: float) -> None:
+    """Poll ``check`` every 0.1 s until it holds, else raise a ClusterError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def find_server_binary() -> Path:
@@ -221,15 +232,9 @@ class LocalCluster:
         except redis.RedisError:
             return False
 
-    def start_node(self, port: int) -> None:
-        """Start the server on ``port`` unless it already answers."""
-        if self._ping(port):
-            return
-        binary = find_server_binary()
-        d = self.node_dir(port)
-        d.mkdir(parents=True, exist_ok=True)
-        args = [
-            str(binary),
+    def node_args(self, port: int) -> list[str]:
+        """The server options of the node on ``port`` (wherever it runs)."""
+        return [
             "--port", str(port),
             "--bind", self.host,
             "--protected-mode", "no",
@@ -242,6 +247,18 @@ class LocalCluster:
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--save", "",
+        ]  # fmt: skip
+
+    def start_node(self, port: int) -> None:
+        """Start the server on ``port`` unless it already answers."""
+        if self._ping(port):
+            return
+        binary = find_server_binary()
+        d = self.node_dir(port)
+        d.mkdir(parents=True, exist_ok=True)
+        args = [
+            str(binary),
+            *self.node_args(port),
             "--dir", str(d.resolve()),
             "--logfile", "server.log",
             "--pidfile", str(self._pid_file(port).resolve()),
@@ -251,14 +268,6 @@ class LocalCluster:
         if result.returncode != 0:
             raise ClusterError(f"{binary} on port {port} failed: {result.stderr.strip()}")
 
-    def _wait(self, what: str, check: object, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if callable(check) and check():
-                return
-            time.sleep(0.1)
-        raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
-
     def _wait_listening(self, port: int, timeout: float = 15.0) -> None:
         log = self.node_dir(port) / "server.log"
 
@@ -266,7 +275,7 @@ class LocalCluster:
             return self._ping(port)
 
         try:
-            self._wait(f"the server on port {port}", up, timeout)
+            wait_until(f"the server on port {port}", up, timeout)
         except ClusterError as e:
             tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
             raise ClusterError(f"{e}; last log lines: {' | '.join(tail)}") from e
@@ -284,6 +293,9 @@ class LocalCluster:
                 return line
         raise ClusterError(f"node on port {port} does not list itself")
 
+    def _knows(self, port: int, node_id: str) -> bool:
+        return any(n.node_id == node_id for n in self._nodes(port))
+
     def _meet_all(self) -> None:
         first = self.ports[0]
         with self._client(first) as r:
@@ -297,7 +309,7 @@ class LocalCluster:
                     return False
             return True
 
-        self._wait("the nodes to meet", everyone_known, 20.0)
+        wait_until("the nodes to meet", everyone_known, 20.0)
 
     def _assign_slots(self) -> None:
         """Give uncovered slots to the first three nodes that serve as masters."""
@@ -344,9 +356,9 @@ class LocalCluster:
 
         for port, master_id in plan():
             # A node must know the master before it can replicate it; MEET has made sure.
-            self._wait(
+            wait_until(
                 f"node {port} to learn of its master",
-                lambda p=port, m=master_id: any(n.node_id == m for n in self._nodes(p)),
+                functools.partial(self._knows, port, master_id),
                 10.0,
             )
             with self._client(port) as r:
