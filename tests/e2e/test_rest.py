@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from parley.fleet import Fleet
 
 pytestmark = [pytest.mark.e2e]
 
@@ -176,3 +180,17 @@ def test_malformed_requests_get_clear_errors_and_never_a_5xx(
     if status >= 400:
         error = r.json()["error"]
         assert error["code"] and error["message"]
+
+
+def test_an_idle_keep_alive_connection_stays_open_for_the_next_request(fleet: Fleet) -> None:
+    # A load balancer reuses idle upstream connections for up to 60 s; a server that closes one
+    # first (uvicorn's default: after 5 s) fails the request sent on it. One connection, idle
+    # for longer than that default, then a second request on it.
+    host, port = fleet.api.removeprefix("http://").split(":")
+    request = f"GET /health/live HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(6.5)
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")  # b"" had the server closed it

@@ -54,6 +54,7 @@ async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
             log_config=None,
             lifespan="on",
             access_log=False,
+            timeout_keep_alive=runtime.settings.http_keep_alive,
             timeout_graceful_shutdown=10,
         )
         server = uvicorn.Server(config)

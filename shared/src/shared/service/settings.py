@@ -30,6 +30,11 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8100, ge=1, le=65535)
+    # Seconds an idle HTTP keep-alive connection stays open. Longer than the idle timeout of the
+    # load balancers in front (60 s for AWS ALB and for nginx's upstream keepalive_timeout), so
+    # the service is never the side that closes a connection the balancer is about to reuse: a
+    # request sent as the server closes fails, and a POST is not retried. (uvicorn's own: 5 s.)
+    http_keep_alive: int = Field(default=75, ge=1)
     redis_url: str = "redis://127.0.0.1:7001"
     redis_cluster: bool = True
     redis_seeds: str = ""  # more cluster nodes, "host:port,host:port", tried when the URL's is down
