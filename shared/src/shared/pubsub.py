@@ -39,7 +39,7 @@ from typing import Any, Final, Generic, TypeVar
 import msgspec
 from prometheus_client import Counter
 from redis.asyncio import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from shared.codec import Codec, CodecError
 from shared.redis.client import AnyRedis
@@ -47,6 +47,10 @@ from shared.redis.client import AnyRedis
 M = TypeVar("M", bound=msgspec.Struct)
 
 log = logging.getLogger(__name__)
+
+# A subscription that meets one of these resubscribes. RedisClusterException is not a RedisError:
+# redis-py raises it when no node answers a cluster-map refresh (the whole cluster is away).
+_LOST = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 _DROPPABLE: Final = 0x01
 
@@ -171,11 +175,15 @@ class Subscription(Generic[M]):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Unsubscribe and stop the reader."""
+        """Unsubscribe and stop the reader (one that had failed is logged, not raised)."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            try:
                 await self._task
+            except asyncio.CancelledError:
+                pass
+            except Exception:
+                log.exception("the reader of %s had failed", self.channel)
 
     def __aiter__(self) -> AsyncIterator[M]:
         return self
@@ -206,7 +214,7 @@ class Subscription(Generic[M]):
                 SLOW_CONSUMERS.inc()
                 self._failure = e
                 return
-            except (RedisError, OSError, TimeoutError) as e:
+            except _LOST as e:
                 log.info("pub/sub %s lost (%s); resubscribing", self.channel, e)
             finally:
                 if conn is not None:
@@ -298,5 +306,5 @@ class Subscription(Generic[M]):
         if isinstance(client, RedisCluster):
             try:
                 await client.nodes_manager.initialize()
-            except (RedisError, OSError) as e:
+            except _LOST as e:
                 log.info("cluster map refresh failed (%s); will retry", e)

@@ -146,3 +146,37 @@ async def test_a_subscriber_keeps_receiving_after_its_channels_node_restarts(
             assert sub.gaps >= 1
     finally:
         await client.aclose()
+
+
+@pytest.mark.slow
+async def test_a_subscriber_survives_the_whole_cluster_going_away_and_coming_back(
+    disposable_cluster: LocalCluster,
+) -> None:
+    # With no node reachable, refreshing the cluster map raises redis-py's
+    # RedisClusterException, which is not a RedisError: the subscription must keep trying.
+    disposable_cluster.up()
+    client = await create_client(RedisSettings(url=disposable_cluster.url()))
+    try:
+        pubsub, ch = PubSub(client, health_interval=0.5), channel()
+        async with pubsub.subscribe(ch, Posted) as sub:
+            await pubsub.publish(ch, Posted(0))
+            assert await sub.get(timeout=2) == Posted(0)
+            disposable_cluster.down()
+            await asyncio.sleep(3)  # several resubscription attempts against no node at all
+            disposable_cluster.up()
+
+            async def delivered() -> Posted:
+                seq = 1
+                while True:
+                    try:
+                        await pubsub.publish(ch, Posted(seq))
+                        return await sub.get(timeout=0.5)
+                    except Exception:
+                        await asyncio.sleep(0.2)
+                    seq += 1
+
+            async with asyncio.timeout(30):
+                received = await delivered()
+            assert received.seq >= 1 and sub.gaps >= 1
+    finally:
+        await client.aclose()
