@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import RedisCluster
 
 from parley.cluster import LocalCluster
-from shared.pubsub import PubSub, SlowConsumerError
+from shared.pubsub import PubSub, SlowConsumerError, Subscription
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 
 pytestmark = pytest.mark.integration
@@ -112,6 +112,19 @@ async def test_a_consumer_too_slow_for_too_long_is_told_not_silently_skipped(
             await sub.get(timeout=1)
 
 
+async def delivered(pubsub: PubSub, ch: str, sub: Subscription[Posted]) -> Posted:
+    """Publish numbered messages until one gets through (within 30 s); the one received."""
+    async with asyncio.timeout(30):
+        seq = 1
+        while True:
+            try:
+                await pubsub.publish(ch, Posted(seq))
+                return await sub.get(timeout=0.5)
+            except Exception:
+                await asyncio.sleep(0.2)
+            seq += 1
+
+
 @pytest.mark.slow
 async def test_a_subscriber_keeps_receiving_after_its_channels_node_restarts(
     disposable_cluster: LocalCluster,
@@ -130,18 +143,7 @@ async def test_a_subscriber_keeps_receiving_after_its_channels_node_restarts(
             disposable_cluster.start_node(int(owner.port))
 
             # Publish until a message gets through: the cluster may need a failover first.
-            async def delivered() -> Posted:
-                seq = 1
-                while True:
-                    try:
-                        await pubsub.publish(ch, Posted(seq))
-                        return await sub.get(timeout=0.5)
-                    except Exception:
-                        await asyncio.sleep(0.2)
-                    seq += 1
-
-            async with asyncio.timeout(30):
-                received = await delivered()
+            received = await delivered(pubsub, ch, sub)
             assert received.seq >= 1
             assert sub.gaps >= 1
     finally:
@@ -165,18 +167,7 @@ async def test_a_subscriber_survives_the_whole_cluster_going_away_and_coming_bac
             await asyncio.sleep(3)  # several resubscription attempts against no node at all
             disposable_cluster.up()
 
-            async def delivered() -> Posted:
-                seq = 1
-                while True:
-                    try:
-                        await pubsub.publish(ch, Posted(seq))
-                        return await sub.get(timeout=0.5)
-                    except Exception:
-                        await asyncio.sleep(0.2)
-                    seq += 1
-
-            async with asyncio.timeout(30):
-                received = await delivered()
+            received = await delivered(pubsub, ch, sub)
             assert received.seq >= 1 and sub.gaps >= 1
     finally:
         await client.aclose()
