@@ -74,6 +74,13 @@ class SlowConsumerError(PubSubError):
     """The consumer left a non-droppable message waiting longer than ``overflow_timeout``."""
 
 
+class _Ended:
+    """Put in a subscription's queue when its reader has ended: wakes a consumer waiting."""
+
+
+_ENDED = _Ended()
+
+
 class PubSub:
     """Publish typed messages and open subscriptions on one client (cluster or single node)."""
 
@@ -147,7 +154,7 @@ class Subscription(Generic[M]):
         """Times the subscription was re-established (messages may have been missed)."""
         self._pubsub = pubsub
         self._codec = pubsub.codec(type_)
-        self._queue: asyncio.Queue[M] = asyncio.Queue(queue_size)
+        self._queue: asyncio.Queue[M | _Ended] = asyncio.Queue(queue_size)
         self._ready: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._failure: PubSubError | None = None
@@ -156,6 +163,7 @@ class Subscription(Generic[M]):
     async def __aenter__(self) -> Subscription[M]:
         self._ready = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._run(), name=f"pubsub:{self.channel}")
+        self._task.add_done_callback(self._reader_ended)
         done, _ = await asyncio.wait(
             {self._ready, self._task},
             timeout=self._pubsub.connect_timeout,
@@ -191,7 +199,22 @@ class Subscription(Generic[M]):
     async def __anext__(self) -> M:
         if self._failure is not None and self._queue.empty():
             raise self._failure
-        return await self._queue.get()
+        message = await self._queue.get()
+        if isinstance(message, _Ended):
+            self._queue.put_nowait(message)  # every later call raises too
+            raise self._failure or PubSubError(f"the reader of {self.channel!r} ended")
+        return message
+
+    def _reader_ended(self, task: asyncio.Task[None]) -> None:
+        """Tell the consumer, rather than leave it waiting for messages that cannot come."""
+        if task.cancelled():
+            return
+        error = task.exception()
+        if error is not None and self._failure is None:
+            self._failure = PubSubError(f"the reader of {self.channel!r} failed: {error!r}")
+        if self._failure is not None:
+            with contextlib.suppress(asyncio.QueueFull):  # a full queue is drained, then raises
+                self._queue.put_nowait(_ENDED)
 
     async def get(self, timeout: float | None = None) -> M:  # noqa: ASYNC109
         """The next message; raises ``TimeoutError`` if none comes within ``timeout`` seconds."""

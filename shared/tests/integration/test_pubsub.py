@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import RedisCluster
 
 from parley.cluster import LocalCluster
-from shared.pubsub import PubSub, SlowConsumerError, Subscription
+from shared.pubsub import PubSub, PubSubError, SlowConsumerError, Subscription
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 
 pytestmark = pytest.mark.integration
@@ -110,6 +110,23 @@ async def test_a_consumer_too_slow_for_too_long_is_told_not_silently_skipped(
         assert [await sub.get(timeout=1) for _ in range(2)] == [Posted(0), Posted(1)]
         with pytest.raises(SlowConsumerError):
             await sub.get(timeout=1)
+
+
+async def test_a_consumer_waiting_is_told_when_the_reader_fails_instead_of_waiting_forever(
+    client: AnyRedis, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def broken(self: Subscription[Posted], conn: object, owner: object) -> None:
+        await asyncio.sleep(0.3)  # the consumer is waiting by now
+        raise RuntimeError("a bug in the reader")
+
+    monkeypatch.setattr(Subscription, "_pump", broken)
+    pubsub = PubSub(client)
+    async with pubsub.subscribe(channel(), Posted) as sub:
+        with pytest.raises(PubSubError, match="a bug in the reader"):
+            await sub.get(timeout=5)  # raised as the reader ends, not after the timeout
+        with pytest.raises(PubSubError):
+            await sub.get(timeout=5)  # and again on every later call
+    assert "had failed" in caplog.text  # closing logs it instead of raising
 
 
 async def delivered(pubsub: PubSub, ch: str, sub: Subscription[Posted]) -> Posted:
