@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 
 import pytest
 
-from shared.bus import partition
-from shared.bus.partition import _FailureStreak
+from contracts.topology import StreamSpec
+from shared.bus.leases import PartitionLeases
+from shared.bus.streak import FailureStreak
 
 pytestmark = pytest.mark.unit
 
@@ -16,8 +20,9 @@ def test_a_streak_logs_its_first_failure_then_a_reminder_then_its_end(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = [100.0]
-    monkeypatch.setattr(partition.time, "monotonic", lambda: now[0])
-    streak = _FailureStreak("reads on s", first=0.5, cap=2.0, report_every=30.0)
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    log = logging.getLogger("shared.bus.partition")
+    streak = FailureStreak("reads on s", log, first=0.5, cap=2.0, report_every=30.0)
     with caplog.at_level(logging.INFO, logger="shared.bus.partition"):
         delays = []
         for _ in range(6):
@@ -42,3 +47,50 @@ def test_a_streak_logs_its_first_failure_then_a_reminder_then_its_end(
     for delay, ceiling in zip(delays, [0.5, 1.0, 2.0, 2.0, 2.0, 2.0], strict=True):
         assert 0.8 * ceiling <= delay <= ceiling
     assert streak.count == 0
+
+
+class _ScriptsOnly:
+    """Enough of a client for PartitionLeases to be built; the test replaces its heartbeat."""
+
+    def register_script(self, source: str) -> object:
+        return object()
+
+
+async def test_failing_lease_heartbeats_log_one_traceback_not_one_per_beat(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def nothing(p: int) -> None:
+        return None
+
+    spec = StreamSpec(name="t.events", owner="t", partitions=2, max_len=1000)
+    leases = PartitionLeases(
+        _ScriptsOnly(),  # type: ignore[arg-type]
+        spec,
+        "reader",
+        "i1",
+        ttl=0.3,
+        on_acquire=nothing,
+        on_drain=nothing,
+        on_lost=nothing,
+    )
+    beats = 0
+
+    async def tick() -> None:
+        nonlocal beats
+        beats += 1
+        if beats <= 6:
+            raise ConnectionError("Redis is away")
+
+    leases.tick = tick  # type: ignore[method-assign]
+    with caplog.at_level(logging.INFO, logger="shared.bus.leases"):
+        runner = asyncio.create_task(leases.run())
+        async with asyncio.timeout(5):
+            while beats < 8:  # noqa: ASYNC110 - the heartbeat loop counts them
+                await asyncio.sleep(0.02)
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
+    records = [r for r in caplog.records if r.name == "shared.bus.leases"]
+    assert [r.levelname for r in records] == ["ERROR", "INFO"]
+    assert records[0].exc_info and "lease heartbeats on t.events/reader" in records[0].getMessage()
+    assert "after 6 failed" in records[1].getMessage()

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from contracts.topology import StreamSpec
 from shared.bus import naming, scripts
+from shared.bus.streak import FailureStreak
 from shared.redis.client import AnyRedis
 
 log = logging.getLogger(__name__)
@@ -67,14 +68,16 @@ class PartitionLeases:
     async def run(self) -> None:
         """Heartbeat and rebalance until cancelled; Redis errors are logged and retried."""
         renewed = time.monotonic()
+        failing = FailureStreak(f"lease heartbeats on {self.spec.name}/{self.group}", log)
         while True:
             try:
                 await self.tick()
                 renewed = time.monotonic()
+                failing.succeeded()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("lease tick failed on %s/%s", self.spec.name, self.group)
+            except Exception as e:
+                failing.failed(e)  # logged once, then every 30 s; the heartbeat keeps its cadence
                 if time.monotonic() - renewed > self.ttl * 0.9:
                     # Our leases have (nearly) expired in Redis: another instance may own these
                     # partitions now, so stop work on them rather than risk handling a key twice.

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,6 +26,7 @@ from shared.bus.budget import InFlightBudget
 from shared.bus.handling import Outcome, Runner
 from shared.bus.pending import attempts_made, id_key, reclaim
 from shared.bus.settings import ConsumerSettings
+from shared.bus.streak import FailureStreak
 from shared.redis.client import AnyRedis
 
 log = logging.getLogger(__name__)
@@ -125,7 +124,7 @@ class PartitionWorker:
         # Start small: many partitions starting at once must not park the whole budget in
         # blocking reads on streams that may well be idle.
         want = min(self._settings.batch, 8)
-        failing = _FailureStreak(f"reads on {self.key} (group {self.group})")
+        failing = FailureStreak(f"reads on {self.key} (group {self.group})", log)
         while not self._stop.is_set():
             granted = await self._budget.take(want)
             try:
@@ -324,43 +323,6 @@ class PartitionWorker:
 
     def _mark(self, message_id: str) -> str:
         return self._acks.mark_key(message_id)
-
-
-class _FailureStreak:
-    """Backoff and logging for a loop that retries a failing call (Redis away, say).
-
-    The first failure of a streak is logged with its traceback, then one line every
-    ``report_every`` seconds while it lasts, and one when it ends: a partition worker per stream
-    partition retrying twice a second would otherwise write a traceback each time, tens a second
-    per process, for as long as an outage lasts. The delay doubles from ``first`` to ``cap``.
-    """
-
-    def __init__(
-        self, what: str, *, first: float = 0.5, cap: float = 2.0, report_every: float = 30.0
-    ) -> None:
-        self.what = what
-        self.count = 0
-        self._first, self._cap, self._every = first, cap, report_every
-        self._reported_at = 0.0
-
-    def failed(self, error: BaseException) -> float:
-        """Count and maybe log a failure; the seconds to wait before the next attempt."""
-        self.count += 1
-        now = time.monotonic()
-        if self.count == 1:
-            log.error("%s failed; retrying", self.what, exc_info=error)
-            self._reported_at = now
-        elif now - self._reported_at >= self._every:
-            log.warning("%s still failing after %d attempts: %r", self.what, self.count, error)
-            self._reported_at = now
-        delay = min(self._cap, self._first * 2 ** (self.count - 1))
-        return float(delay * random.uniform(0.8, 1.0))
-
-    def succeeded(self) -> None:
-        """End a streak (logged when there was one)."""
-        if self.count:
-            log.info("%s work again after %d failed attempt(s)", self.what, self.count)
-            self.count = 0
 
 
 async def _persist(
