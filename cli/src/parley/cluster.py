@@ -268,16 +268,16 @@ class LocalCluster:
         if result.returncode != 0:
             raise ClusterError(f"{binary} on port {port} failed: {result.stderr.strip()}")
 
-    def _wait_listening(self, port: int, timeout: float = 15.0) -> None:
+    def log_tail(self, port: int, lines: int = 5) -> list[str]:
+        """The last lines the node on ``port`` logged."""
         log = self.node_dir(port) / "server.log"
+        return log.read_text(errors="replace").splitlines()[-lines:] if log.exists() else []
 
-        def up() -> bool:
-            return self._ping(port)
-
+    def _wait_listening(self, port: int, timeout: float = 15.0) -> None:
         try:
-            wait_until(f"the server on port {port}", up, timeout)
+            wait_until(f"the server on port {port}", lambda: self._ping(port), timeout)
         except ClusterError as e:
-            tail = log.read_text(errors="replace").splitlines()[-5:] if log.exists() else []
+            tail = self.log_tail(port)
             raise ClusterError(f"{e}; last log lines: {' | '.join(tail)}") from e
 
     # ---------------------------------------------------------------- forming and repairing

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from parley.cluster import DEFAULT_PORTS, ClusterError, LocalCluster, wait_until
+from parley.cluster import DEFAULT_PORTS, ClusterError, LocalCluster
 
 DEFAULT_IMAGE = "valkey/valkey:8.1"
 LABEL = "parley.cluster"
@@ -121,13 +121,12 @@ class ContainerCluster(LocalCluster):
         except Exception as e:
             raise ClusterError(f"container {self.image} on port {port} failed: {e}") from e
 
-    def _wait_listening(self, port: int, timeout: float = 15.0) -> None:
-        try:
-            wait_until(f"the server on port {port}", lambda: self._ping(port), timeout)
-        except ClusterError as e:
-            container = self._container(port)
-            logs = container.logs(tail=5).decode(errors="replace") if container else "no container"
-            raise ClusterError(f"{e}; last log lines: {' | '.join(logs.splitlines())}") from e
+    def log_tail(self, port: int, lines: int = 5) -> list[str]:
+        """The last lines the node's container logged."""
+        container = self._container(port)
+        if container is None:
+            return ["no container"]
+        return list(container.logs(tail=lines).decode(errors="replace").splitlines())
 
     def stop_node(self, port: int, *, sig: signal.Signals = signal.SIGTERM) -> bool:
         """Stop (SIGTERM) or kill (any other signal) the node's container; keep it for a restart."""
