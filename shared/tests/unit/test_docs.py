@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -15,9 +16,10 @@ pytestmark = pytest.mark.unit
 
 
 @pytest.fixture
-async def http() -> httpx.AsyncClient:
+async def http() -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=docs_app("chat"))
-    return httpx.AsyncClient(transport=transport, base_url="http://chat")
+    async with httpx.AsyncClient(transport=transport, base_url="http://chat") as client:
+        yield client
 
 
 async def test_the_document_is_the_registry_s_asyncapi_document(http: httpx.AsyncClient) -> None:

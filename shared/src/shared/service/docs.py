@@ -12,9 +12,11 @@ and it comes with a "try it out" endpoint that publishes whatever an unauthentic
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -51,18 +53,27 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
+@functools.cache
+def _document() -> dict[str, Any]:
+    """Built on the first request, not at every service start (tens of milliseconds)."""
+    return asyncapi_document()
+
+
+@functools.cache
+def _page(service: str) -> str:
+    # Inside <script>, "</" could close the element early: JSON allows "<\/" for it.
+    embedded = json.dumps(_document(), sort_keys=True).replace("</", "<\\/")
+    return _PAGE.format(title=f"Parley contracts ({service})", document=embedded)
+
+
 def docs_app(service: str) -> Starlette:
     """``/docs/asyncapi`` (the page), ``/docs/asyncapi.json`` and the viewer's two files."""
-    document = asyncapi_document()
-    # Inside <script>, "</" could close the element early: JSON allows "<\/" for it.
-    embedded = json.dumps(document, sort_keys=True).replace("</", "<\\/")
-    page = _PAGE.format(title=f"Parley contracts ({service})", document=embedded)
 
     async def html(_: Request) -> Response:
-        return HTMLResponse(page)
+        return HTMLResponse(_page(service))
 
     async def raw(_: Request) -> Response:
-        return JSONResponse(document)
+        return JSONResponse(_document())
 
     def asset(name: str, media_type: str) -> Callable[[Request], Awaitable[Response]]:
         async def serve(_: Request) -> Response:
