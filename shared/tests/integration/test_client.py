@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -218,6 +219,18 @@ async def test_stream_reads_find_their_slot_without_asking_the_server(redis_url:
         await client.aclose()
 
 
+@contextlib.asynccontextmanager
+async def _written(redis_url: str, count: int) -> AsyncIterator[tuple[AnyRedis, list[str]]]:
+    """A client, and ``count`` keys on many slots it has set to ``v``."""
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        keys = [f"t:{{{_tag()}}}:reset" for _ in range(count)]
+        await asyncio.gather(*(client.set(key, "v") for key in keys))
+        yield client, keys
+    finally:
+        await client.aclose()
+
+
 async def _reset_every_connection(client: AnyRedis) -> None:
     """What redis-py does on a slot-map reset, twenty times while commands are in flight."""
     for _ in range(20):
@@ -231,11 +244,7 @@ async def test_commands_in_flight_when_redis_py_resets_every_connection_are_retr
     # redis-py closes every node's connections, those in use included, on CLUSTERDOWN, an
     # uncovered slot or every fifth MOVED; a command between its connection check and its write
     # then met a closed writer and failed with AttributeError, which no retry loop knows.
-    client = await create_client(RedisSettings(url=redis_url))
-    try:
-        keys = [f"t:{{{_tag()}}}:reset" for _ in range(200)]
-        await asyncio.gather(*(client.set(key, "v") for key in keys))
-
+    async with _written(redis_url, 200) as (client, keys):
         results, _ = await asyncio.gather(
             asyncio.gather(*(client.get(key) for key in keys), return_exceptions=True),
             _reset_every_connection(client),
@@ -243,17 +252,12 @@ async def test_commands_in_flight_when_redis_py_resets_every_connection_are_retr
         failures = [r for r in results if isinstance(r, BaseException)]
         assert failures == []
         assert set(results) == {b"v"}
-    finally:
-        await client.aclose()
 
 
 async def test_pipelines_in_flight_when_every_connection_is_reset_fail_typed_or_succeed(
     redis_url: str,
 ) -> None:
-    client = await create_client(RedisSettings(url=redis_url))
-    try:
-        keys = [f"t:{{{_tag()}}}:reset" for _ in range(120)]
-        await asyncio.gather(*(client.set(key, "v") for key in keys))
+    async with _written(redis_url, 120) as (client, keys):
 
         async def four(start: int) -> list[object]:
             async with client.pipeline(transaction=False) as pipe:
@@ -270,5 +274,3 @@ async def test_pipelines_in_flight_when_every_connection_is_reset_fail_typed_or_
         ]
         assert untyped == []
         assert any(r == [b"v"] * 4 for r in results)
-    finally:
-        await client.aclose()

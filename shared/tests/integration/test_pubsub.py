@@ -142,29 +142,38 @@ async def delivered(pubsub: PubSub, ch: str, sub: Subscription[Posted]) -> Poste
             seq += 1
 
 
-@pytest.mark.slow
-async def test_a_subscriber_keeps_receiving_after_its_channels_node_restarts(
-    disposable_cluster: LocalCluster,
-) -> None:
-    disposable_cluster.up()
-    client = await create_client(RedisSettings(url=disposable_cluster.url()))
+@contextlib.asynccontextmanager
+async def subscribed(
+    cluster: LocalCluster,
+) -> AsyncIterator[tuple[AnyRedis, PubSub, str, Subscription[Posted]]]:
+    """A client of ``cluster`` subscribed to a fresh channel, past a first message."""
+    cluster.up()
+    client = await create_client(RedisSettings(url=cluster.url()))
     try:
         pubsub, ch = PubSub(client, health_interval=0.5), channel()
         async with pubsub.subscribe(ch, Posted) as sub:
             await pubsub.publish(ch, Posted(0))
             assert await sub.get(timeout=2) == Posted(0)
-            assert isinstance(client, RedisCluster)
-            owner = client.get_node_from_key(ch)
-            assert owner is not None
-            disposable_cluster.stop_node(int(owner.port), sig=signal.SIGKILL)
-            disposable_cluster.start_node(int(owner.port))
-
-            # Publish until a message gets through: the cluster may need a failover first.
-            received = await delivered(pubsub, ch, sub)
-            assert received.seq >= 1
-            assert sub.gaps >= 1
+            yield client, pubsub, ch, sub
     finally:
         await client.aclose()
+
+
+@pytest.mark.slow
+async def test_a_subscriber_keeps_receiving_after_its_channels_node_restarts(
+    disposable_cluster: LocalCluster,
+) -> None:
+    async with subscribed(disposable_cluster) as (client, pubsub, ch, sub):
+        assert isinstance(client, RedisCluster)
+        owner = client.get_node_from_key(ch)
+        assert owner is not None
+        disposable_cluster.stop_node(int(owner.port), sig=signal.SIGKILL)
+        disposable_cluster.start_node(int(owner.port))
+
+        # Publish until a message gets through: the cluster may need a failover first.
+        received = await delivered(pubsub, ch, sub)
+        assert received.seq >= 1
+        assert sub.gaps >= 1
 
 
 @pytest.mark.slow
@@ -173,18 +182,10 @@ async def test_a_subscriber_survives_the_whole_cluster_going_away_and_coming_bac
 ) -> None:
     # With no node reachable, refreshing the cluster map raises redis-py's
     # RedisClusterException, which is not a RedisError: the subscription must keep trying.
-    disposable_cluster.up()
-    client = await create_client(RedisSettings(url=disposable_cluster.url()))
-    try:
-        pubsub, ch = PubSub(client, health_interval=0.5), channel()
-        async with pubsub.subscribe(ch, Posted) as sub:
-            await pubsub.publish(ch, Posted(0))
-            assert await sub.get(timeout=2) == Posted(0)
-            disposable_cluster.down()
-            await asyncio.sleep(3)  # several resubscription attempts against no node at all
-            disposable_cluster.up()
+    async with subscribed(disposable_cluster) as (_, pubsub, ch, sub):
+        disposable_cluster.down()
+        await asyncio.sleep(3)  # several resubscription attempts against no node at all
+        disposable_cluster.up()
 
-            received = await delivered(pubsub, ch, sub)
-            assert received.seq >= 1 and sub.gaps >= 1
-    finally:
-        await client.aclose()
+        received = await delivered(pubsub, ch, sub)
+        assert received.seq >= 1 and sub.gaps >= 1
