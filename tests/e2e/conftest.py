@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import ClientConnection
 
 from parley.cluster import LocalCluster, parse_ports
 from parley.containers import cluster_for_tests
@@ -38,21 +42,43 @@ def e2e_cluster() -> Iterator[LocalCluster]:
     The fleet's consumer groups are the real ones (``notification`` on ``chat.events``, ...): on
     the shared test cluster they would take partitions from the service suites' instances.
     """
-    ports = parse_ports(os.environ.get("PARLEY_TEST_E2E_PORTS", "7141-7146"))
-    cluster = cluster_for_tests(ROOT / ".parley", ports)
-    cluster.reset()
-    cluster.up()
-    yield cluster
-    cluster.reset()
+    with fresh_cluster("PARLEY_TEST_E2E_PORTS", "7141-7146") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
 def fleet(e2e_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """auth, user, chat, notification and gateway, each its own process, on their own cluster."""
-    home = tmp_path_factory.mktemp("fleet")
-    with Fleet(e2e_cluster.url(), home, extra_env=FAST_SETTINGS) as running:
+    with running_fleet(e2e_cluster, tmp_path_factory.mktemp("fleet")) as running:
+        yield running
+
+
+@contextmanager
+def fresh_cluster(variable: str, default: str) -> Iterator[LocalCluster]:
+    """A cluster on the ports ``variable`` names (else ``default``), wiped before and after."""
+    cluster = cluster_for_tests(ROOT / ".parley", parse_ports(os.environ.get(variable, default)))
+    cluster.reset()
+    cluster.up()
+    try:
+        yield cluster
+    finally:
+        cluster.reset()
+
+
+@contextmanager
+def running_fleet(cluster: LocalCluster, home: Path) -> Iterator[Fleet]:
+    """The five services on ``cluster``, started and ready; stopped afterwards."""
+    with Fleet(cluster.url(), home, extra_env=FAST_SETTINGS) as running:
         running.start(timeout=90)
         yield running
+
+
+def next_frame(ws: ClientConnection, types: set[str], timeout: float = 10.0) -> dict[str, Any]:
+    """The next frame of one of ``types`` (others, e.g. presence or errors of a race, skipped)."""
+    while True:
+        frame = json.loads(ws.recv(timeout=timeout))
+        if frame["type"] in types:
+            return dict(frame)
 
 
 @dataclass

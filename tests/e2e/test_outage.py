@@ -7,39 +7,29 @@ power cut; the services are not restarted.
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from websockets.sync.client import connect
 
-from parley.cluster import LocalCluster, parse_ports
-from parley.containers import cluster_for_tests
+from parley.cluster import LocalCluster
 from parley.fleet import Fleet
 
-from .conftest import FAST_SETTINGS
+from .conftest import fresh_cluster, next_frame, running_fleet
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("auth", "user", "chat", "notification", "gateway")
 
 
 @pytest.fixture(scope="module")
 def outage_cluster() -> Iterator[LocalCluster]:
-    cluster = cluster_for_tests(
-        ROOT / ".parley", parse_ports(os.environ.get("PARLEY_TEST_OUTAGE_PORTS", "7191-7196"))
-    )
-    cluster.reset()
-    cluster.up()
-    yield cluster
-    cluster.reset()
+    with fresh_cluster("PARLEY_TEST_OUTAGE_PORTS", "7191-7196") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
@@ -47,29 +37,18 @@ def fleet(
     outage_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     """This module's own fleet (the suite's ``register`` fixture uses it here)."""
-    with Fleet(
-        outage_cluster.url(), tmp_path_factory.mktemp("outage"), extra_env=FAST_SETTINGS
-    ) as running:
-        running.start(timeout=90)
+    with running_fleet(outage_cluster, tmp_path_factory.mktemp("outage")) as running:
         yield running
 
 
-def _frame(ws: Any, kind: str, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        frame = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
-        if frame["type"] == kind:
-            return dict(frame)
-
-
-def _post_until_accepted(user: Any, conv: str, body: str, within: float) -> int:
+def _post_until_accepted(user: Any, conv: str, body: str, within: float) -> None:
     """POST one message, retried with the same client_msg_id until it is accepted."""
     cmid, deadline = uuid.uuid4().hex, time.monotonic() + within
     while True:
         try:
             r = user.post(f"/conversations/{conv}/messages", {"body": body, "client_msg_id": cmid})
             if r.status_code in (200, 201):
-                return int(r.status_code)
+                return
             assert r.status_code in (503, 504), r.text  # unavailable for now, never a 500
         except httpx.TransportError:
             pass
@@ -87,9 +66,9 @@ def test_the_fleet_serves_and_delivers_again_after_the_whole_cluster_restarts(
     assert created.status_code == 201, created.text
     conv = created.json()["id"]
     with connect(f"{fleet.ws}?token={bob.access_token}", open_timeout=10) as ws:
-        assert _frame(ws, "ready", 10)["user_id"] == bob.id
+        assert next_frame(ws, {"ready"})["user_id"] == bob.id
         _post_until_accepted(alice, conv, "before", 10)
-        assert _frame(ws, "message.posted", 10)["message"]["body"] == "before"
+        assert next_frame(ws, {"message.posted"})["message"]["body"] == "before"
 
         outage_cluster.down()
         time.sleep(5)  # every service's reads, subscriptions and leases fail meanwhile
@@ -99,7 +78,7 @@ def test_the_fleet_serves_and_delivers_again_after_the_whole_cluster_restarts(
 
         # The same socket: the gateway subscribed to the conversation's channel again.
         _post_until_accepted(alice, conv, "after", 60)
-        assert _frame(ws, "message.posted", 30)["message"]["body"] == "after"
+        assert next_frame(ws, {"message.posted"}, 30)["message"]["body"] == "after"
     login = httpx.post(
         f"{fleet.api}/api/v1/auth/login",
         json={"username": bob.username, "password": bob.password},

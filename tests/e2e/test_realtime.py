@@ -13,6 +13,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from .conftest import next_frame
+
 pytestmark = [pytest.mark.e2e]
 
 Register = Callable[[], Any]
@@ -27,14 +29,6 @@ def socket(fleet: Any, user: Any, device: str = "laptop") -> Iterator[ClientConn
         frame = next_frame(ws, {"ready"})
         assert frame["user_id"] == user.id
         yield ws
-
-
-def next_frame(ws: ClientConnection, types: set[str], timeout: float = 10.0) -> dict[str, Any]:
-    """The next frame of one of ``types`` (others, e.g. presence or errors of a race, skipped)."""
-    while True:
-        frame = json.loads(ws.recv(timeout=timeout))
-        if frame["type"] in types:
-            return frame
 
 
 def frames_of(
