@@ -29,6 +29,7 @@ from .conftest import (
     FAST,
     GOOD,
     AuthOverBus,
+    Refusing,
     appended,
     name,
     password_changed_beside_a_second_session,
@@ -36,17 +37,6 @@ from .conftest import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-class Refusing(Publisher):
-    """Appends fail while ``refuse`` is set, as when Redis refuses them or the connection drops."""
-
-    refuse = True
-
-    async def append(self, key: str, fields: wire.Fields) -> str:
-        if self.refuse:
-            raise ConnectionError("Redis is unreachable")
-        return await super().append(key, fields)
 
 
 class Stalling(Publisher):

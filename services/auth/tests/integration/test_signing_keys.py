@@ -9,29 +9,20 @@ import pytest
 from auth.bootstrap import wire
 from auth.store.tables import outbox
 from contracts import auth as wire_auth
-from shared.bus import Publisher
-from shared.bus import wire as bus_wire
 from shared.outbox import pending_entries
 from shared.redis.client import AnyRedis
 from shared.service.database import Database
 
-from .conftest import fast_settings
+from .conftest import Refusing, fast_settings
 
 pytestmark = pytest.mark.integration
-
-
-class Silent(Publisher):
-    """Appends nothing: the events stay in the outbox, where the test counts them."""
-
-    async def append(self, key: str, fields: bus_wire.Fields) -> str:
-        raise ConnectionError("not appended in this test")
 
 
 async def test_instances_starting_together_rotate_the_signing_key_once(
     redis: AnyRedis, database: Database
 ) -> None:
     settings = fast_settings()
-    publisher = Silent(redis, producer="auth")
+    publisher = Refusing(redis, producer="auth")  # the events stay in the outbox, counted
     instances = [wire(redis, database.engine, settings, publisher=publisher) for _ in range(4)]
 
     await asyncio.gather(*(parts.keys.ensure_active() for parts in instances))
