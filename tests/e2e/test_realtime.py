@@ -108,6 +108,40 @@ def test_typing_and_presence_arrive(fleet: Any, register: Register, eventually: 
         )
 
 
+def test_a_member_viewing_the_conversation_is_not_notified_of_its_messages(
+    fleet: Any, register: Register
+) -> None:
+    alice, bob, carol = register(), register(), register()
+    conv = group(alice, bob, carol)
+    other = group(alice, carol)  # bob is not a member
+    assert alice.post("/users/me/contacts", {"user_id": bob.id}).status_code in (200, 201, 204)
+    with (
+        socket(fleet, alice) as alice_ws,
+        socket(fleet, carol, "phone") as carol_ws,
+        socket(fleet, bob) as bob_ws,
+    ):
+        # Bob's presence reached his contacts, so it reached notification's state before.
+        assert next_frame(alice_ws, {"presence"})["status"] == "online"
+        bob_ws.send(json.dumps({"type": "view", "conversation_id": other}))
+        refused = next_frame(bob_ws, {"error"})
+        if refused["message"] == "already authenticated":  # socket()'s own auth frame
+            refused = next_frame(bob_ws, {"error"})
+        assert (refused["code"], refused.get("conversation_id")) == ("not_found", other), refused
+        bob_ws.send(json.dumps({"type": "view", "conversation_id": conv}))
+        assert next_frame(bob_ws, {"view.ok"}) == {"type": "view.ok", "conversation_id": conv}
+        post(alice, conv, "seen on screen")
+        assert next_frame(bob_ws, {"message.posted"})["message"]["body"] == "seen on screen"
+        # Carol, connected but elsewhere, is notified; the same event decided for bob.
+        note = next_frame(carol_ws, {"notification"})
+        assert note["notification"]["conversation_id"] == conv
+        assert bob.get("/notifications/unread-count").json()["count"] == 0
+        bob_ws.send(json.dumps({"type": "view", "conversation_id": None}))
+        assert next_frame(bob_ws, {"view.ok"})["conversation_id"] is None
+        post(alice, conv, "off screen")
+        assert next_frame(bob_ws, {"notification"})["notification"]["conversation_id"] == conv
+    assert bob.get("/notifications/unread-count").json()["count"] == 1
+
+
 def test_a_client_that_drops_gets_exactly_the_missed_messages_on_resume(
     fleet: Any, register: Register
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -9,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from contracts import chat, user
+from contracts import notification as notify
 from contracts.base import Command, Envelope, Message, new_message_id
 from gateway.domain import close_codes
 from gateway.handlers.backend import RequestContext
@@ -142,3 +144,38 @@ async def test_being_added_to_a_conversation_subscribes_its_channel() -> None:
     for task in list(conn._tasks):
         await task
     assert "rt:{conv:c7}" not in hub.held
+
+
+async def settle(conn: Connection) -> None:
+    while conn._tasks:  # a finished task leaves the set from its done callback
+        await asyncio.gather(*conn._tasks)
+        await asyncio.sleep(0)
+
+
+async def test_view_tells_notification_only_of_a_held_conversation() -> None:
+    conn, _, backend = connection()
+    await conn.join("c1")
+    conn.receive('{"type": "view", "conversation_id": "c2"}')  # not one of the user's
+    conn.receive('{"type": "view", "conversation_id": "c1"}')
+    await settle(conn)
+    views = [c for c in backend.sent if isinstance(c, notify.SetViewing)]
+    assert [(c.user_id, c.conversation_id) for c in views] == [("me", "c1")]
+    assert conn.viewing == "c1"
+    frames = await queued(conn)
+    assert frames[0]["code"] == "not_found" and frames[0]["conversation_id"] == "c2"
+    assert frames[1] == {"type": "view.ok", "conversation_id": "c1"}
+    conn.receive('{"type": "view", "conversation_id": null}')
+    await settle(conn)
+    assert backend.sent[-1] == notify.SetViewing(user_id="me", conversation_id=None)
+    assert conn.viewing is None
+
+
+async def test_leaving_the_viewed_conversation_ends_the_view() -> None:
+    conn, _, backend = connection()
+    await conn.join("c1")
+    conn.receive('{"type": "view", "conversation_id": "c1"}')
+    await settle(conn)
+    deliver(conn, chat.MemberRemoved(conversation_id="c1", user_id="me"))
+    await settle(conn)
+    assert conn.viewing is None
+    assert backend.sent[-1] == notify.SetViewing(user_id="me", conversation_id=None)

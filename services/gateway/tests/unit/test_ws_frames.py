@@ -12,6 +12,7 @@ from gateway.domain.frames import (
     ReadFrame,
     ResumeFrame,
     TypingFrame,
+    ViewFrame,
     parse_client_frame,
 )
 
@@ -30,6 +31,9 @@ pytestmark = pytest.mark.unit
         ('{"type": "typing", "conversation_id": "c1"}', TypingFrame("c1", True)),
         ('{"type": "typing", "conversation_id": "c1", "typing": false}', TypingFrame("c1", False)),
         ('{"type": "read", "conversation_id": "c1", "seq": 9}', ReadFrame("c1", 9)),
+        ('{"type": "view", "conversation_id": "c1"}', ViewFrame("c1")),
+        ('{"type": "view", "conversation_id": null}', ViewFrame(None)),
+        ('{"type": "view"}', ViewFrame(None)),
         ('{"type": "ping"}', PingFrame()),
         ('{"type": "ping", "id": "x"}', PingFrame("x")),
     ],
@@ -54,6 +58,8 @@ def test_valid_frames_parse_to_their_kind(text: str, expected: object) -> None:
         ('{"type": "read", "conversation_id": "bad id!", "seq": 1}', "invalid"),
         ('{"type": "typing"}', "invalid"),
         ('{"type": "typing", "conversation_id": "c1", "typing": "yes"}', "invalid"),
+        ('{"type": "view", "conversation_id": 7}', "invalid"),
+        ('{"type": "view", "conversation_id": ""}', "invalid"),
         ('{"type": "resume", "conversations": [1]}', "invalid"),
         ('{"type": "resume", "conversations": {"c1": "4"}}', "invalid"),
         ('{"type": "auth", "token": ""}', "invalid"),

@@ -14,6 +14,7 @@ import pytest
 from contracts import chat, codec
 from contracts.base import Envelope, Event, Message
 from contracts.notification import ListNotifications, NotificationCreated, NotificationsRead
+from notification.domain.deciding import Verdict
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.notifications import Notification
 from notification.domain.preferences import (
@@ -415,6 +416,16 @@ async def test_a_viewing_member_gets_nothing(world: World) -> None:
     await world.realtime.set_viewing("bob", "c1")
     outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
     assert [n.user_id for n in outcome.created] == ["carol"]
+
+
+async def test_a_message_everyone_is_viewing_opens_no_transaction(world: World) -> None:
+    await world.realtime.set_viewing("bob", "c1")
+    await world.realtime.set_viewing("carol", "c1")
+    outcome = await world.messages.on_message_posted(world.post("alice"), "e1")
+    assert outcome.created == [] and outcome.grown == []
+    assert {d.verdict for d in outcome.decisions} == {Verdict.SKIP_SENDER, Verdict.SKIP_VIEWING}
+    assert "e1" not in world.store.processed  # nothing claimed: there was nothing to write
+    assert world.in_app.pushed == [] and world.store.outbox == []
 
 
 async def test_a_burst_grows_one_notification_and_the_badge_counts_it_once(world: World) -> None:

@@ -64,13 +64,23 @@ class ReadFrame:
 
 
 @dataclass(frozen=True, slots=True)
+class ViewFrame:
+    """``{"type": "view", "conversation_id": "..." | null}``: the conversation on the screen.
+
+    ``null`` (or no ``conversation_id``) says none is.
+    """
+
+    conversation_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class PingFrame:
     """``{"type": "ping", "id"?: "..."}``; answered ``{"type": "pong", "id"?: ...}``."""
 
     id: str | None = None
 
 
-ClientFrame = AuthFrame | ResumeFrame | TypingFrame | ReadFrame | PingFrame
+ClientFrame = AuthFrame | ResumeFrame | TypingFrame | ReadFrame | ViewFrame | PingFrame
 
 
 def parse_client_frame(text: str | bytes) -> ClientFrame:
@@ -147,6 +157,10 @@ def _read(data: dict[str, Any]) -> ReadFrame:
     return ReadFrame(conv, _seq(data.get("seq"), "seq"))
 
 
+def _view(data: dict[str, Any]) -> ViewFrame:
+    return ViewFrame(_id(data, "conversation_id", required=False))
+
+
 def _ping(data: dict[str, Any]) -> PingFrame:
     ping_id = data.get("id")
     if ping_id is not None and (not isinstance(ping_id, str) or len(ping_id) > 64):
@@ -159,6 +173,7 @@ _PARSERS: dict[str, Callable[[dict[str, Any]], ClientFrame]] = {
     "resume": _resume,
     "typing": _typing,
     "read": _read,
+    "view": _view,
     "ping": _ping,
 }
 

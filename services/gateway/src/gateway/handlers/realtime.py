@@ -10,7 +10,8 @@ loop feeds text frames to :meth:`Connection.receive`. Everything else lives here
 * ``message.posted`` is delivered in ``seq`` order per conversation; a gap, a resubscription or a
   client's ``resume`` is filled from the chat history (:mod:`gateway.handlers.realtime_recovery`);
 * membership changes of the user (re)subscribe or unsubscribe the conversation's channel;
-* client ``typing`` (debounced) and ``read`` frames become chat commands.
+* client ``typing`` (debounced) and ``read`` frames become chat commands; ``view`` tells
+  notification which conversation is on the user's screen (kept fresh by the heartbeats).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import chat, registry
+from contracts import notification as notify
 from contracts.base import Envelope, Message
 from gateway.domain import close_codes
 from gateway.domain.frames import (
@@ -32,6 +34,7 @@ from gateway.domain.frames import (
     ReadFrame,
     ResumeFrame,
     TypingFrame,
+    ViewFrame,
     error_frame,
     parse_client_frame,
 )
@@ -97,6 +100,8 @@ class Connection:
         self._seen_set: set[str] = set()
         self._typing_sent: dict[str, tuple[bool, float]] = {}
         self._resume_slots = asyncio.Semaphore(options.resume_concurrency)
+        self.viewing: str | None = None
+        """The conversation the client said is on its screen (``view``), if any."""
 
     # -- outgoing -------------------------------------------------------------------------------
 
@@ -223,6 +228,8 @@ class Connection:
                 ),
                 ack="read.ok",
             )
+        elif isinstance(frame, ViewFrame):
+            self._view(frame.conversation_id)
         elif isinstance(frame, ResumeFrame):
             for conv, seq in frame.conversations.items():
                 self.spawn(self.resume(conv, seq))
@@ -244,6 +251,21 @@ class Connection:
             user_id=self.user_id, conversation_id=frame.conversation_id, typing=frame.typing
         )
         self._command(command, ack=None)
+
+    def _view(self, conversation_id: str | None) -> None:
+        # Only a conversation this connection holds (the user's own): anything else is not found.
+        if conversation_id is not None and conversation_id not in self.conversations:
+            frame = error_frame("not_found", "no such conversation")
+            frame["conversation_id"] = conversation_id
+            self.send(frame)
+            return
+        self.viewing = conversation_id
+        self._command(self.viewing_command(), ack="view.ok")
+
+    def viewing_command(self) -> notify.SetViewing:
+        """The command that (re)states what this connection views: sent on ``view``, refreshed
+        with every heartbeat (the mark expires without it), and cleared on close."""
+        return notify.SetViewing(user_id=self.user_id, conversation_id=self.viewing)
 
     def _command(self, command: Any, *, ack: str | None) -> None:
         if len(self._tasks) >= self.options.max_pending_commands:
@@ -269,6 +291,8 @@ class Connection:
                     "unread_count": result.unread_count,
                 }
             )
+        elif ack == "view.ok" and isinstance(command, notify.SetViewing):
+            self.send({"type": "view.ok", "conversation_id": command.conversation_id})
 
     # -- channel frames -------------------------------------------------------------------------
 
@@ -314,6 +338,9 @@ class Connection:
             self.spawn(self.join(message.conversation_id))
         elif isinstance(message, chat.MemberRemoved) and message.user_id == me:
             self.spawn(self.leave(message.conversation_id))
+            if self.viewing == message.conversation_id:
+                self.viewing = None
+                self._command(self.viewing_command(), ack=None)
 
     # -- recovery (the procedure lives in realtime_recovery) ------------------------------------
 

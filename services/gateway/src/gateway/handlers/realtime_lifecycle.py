@@ -98,18 +98,31 @@ async def _conversations(conn: Connection) -> list[str]:
 
 
 async def heartbeats(conn: Connection, facts: ConnectionFacts) -> None:
-    """Publish a heartbeat every ``heartbeat_interval`` until cancelled."""
+    """Publish a heartbeat every ``heartbeat_interval`` until cancelled; refresh the viewing."""
     while True:
         await asyncio.sleep(conn.options.heartbeat_interval)
         await facts.publish(conn, ConnectionHeartbeat)
+        if conn.viewing is not None:
+            await _tell_viewing(conn)
 
 
 async def close_connection(conn: Connection, facts: ConnectionFacts) -> None:
-    """Release every channel and announce the close."""
+    """Release every channel, end what the connection viewed, announce the close."""
     try:
         await conn.release_all()
+        if conn.viewing is not None:
+            conn.viewing = None
+            await _tell_viewing(conn)
     finally:
         await facts.publish(conn, ConnectionClosed)
+
+
+async def _tell_viewing(conn: Connection) -> None:
+    # Best effort, like presence: the mark expires on its own (90 s) if this is lost.
+    try:
+        await conn.backend.call(conn.viewing_command(), conn.context())
+    except BackendError as e:
+        log.warning("could not tell notification what %s views: %s", conn.user_id, e.code)
 
 
 class ConnectionRegistry:

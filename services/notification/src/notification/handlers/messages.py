@@ -86,6 +86,9 @@ class MessageHandlers:
             message, members=members, audiences=audiences, viewing=viewing, now=self._clock()
         )
         told = [d for d in decisions if d.verdict.notifies]
+        if not told:
+            # Nothing to write (everyone is viewing, muted, ...): no transaction, nothing to dedupe.
+            return Outcome(decisions, [], [])
         # Outbound channels are for members who are away; only they need the presence lookup.
         online = await self._realtime.online(
             [d.user_id for d in told if d.verdict is Verdict.NOTIFY]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Sequence
 
@@ -66,5 +65,4 @@ class RedisRealtimeState:
         fresh = [_text(u) for u, exp in raw.items() if int(exp) > now]
         if not fresh:
             return frozenset()
-        online = await asyncio.gather(*(self._client.exists(presence_key(u)) for u in fresh))
-        return frozenset(u for u, present in zip(fresh, online, strict=True) if present)
+        return await self.online(fresh)
