@@ -8,8 +8,10 @@ Starts its own Redis Cluster (``PARLEY_BENCH_PORTS``, 7921-7926, reset before an
 five services as separate processes (``parley.fleet``); chat and notification use fresh
 PostgreSQL databases when a server answers (dropped afterwards), else SQLite like the others.
 Registers ``--users`` users (cheap Argon2 settings: registration cost is not under test), puts
-them in groups of ``--group-size``, connects one WebSocket per user, then posts over REST at
-``--rate`` messages/s for ``--seconds`` after ``--warmup`` seconds.
+them in groups of ``--group-size``, connects one WebSocket per user (``--viewing``, half of each
+group by default, then send a ``view`` frame: they have the group's conversation on screen, so
+its messages reach them but create no notifications for them; the others are notified of each
+one), then posts over REST at ``--rate`` messages/s for ``--seconds`` after ``--warmup`` seconds.
 
 Figures:
 - ``p50_ms`` / ``p99_ms`` / ``max_ms``: from just before the POST to the ``message.posted`` frame
@@ -159,8 +161,8 @@ def auth(member: Member) -> dict[str, str]:
     return {"Authorization": f"Bearer {member.token}"}
 
 
-async def open_socket(ws_url: str, member: Member) -> ClientConnection:
-    """A socket past its ``ready`` frame.
+async def open_socket(ws_url: str, member: Member, viewing: str | None) -> ClientConnection:
+    """A socket past its ``ready`` frame, and past ``view.ok`` when it views ``viewing``.
 
     The token travels on the URL only: after ``?token=`` the server answers an ``auth`` frame
     with an error ("already authenticated"), so the frame would be noise here.
@@ -168,7 +170,19 @@ async def open_socket(ws_url: str, member: Member) -> ClientConnection:
     ws = await connect(f"{ws_url}?token={member.token}&device_id=bench", open_timeout=15)
     while json.loads(await asyncio.wait_for(ws.recv(), 15))["type"] != "ready":
         pass
+    if viewing is not None:
+        await ws.send(json.dumps({"type": "view", "conversation_id": viewing}))
+        while json.loads(await asyncio.wait_for(ws.recv(), 15))["type"] != "view.ok":
+            pass
     return ws
+
+
+def on_screen(groups: list[tuple[str, list[Member]]], share: float) -> dict[str, str]:
+    """Member id -> the conversation on their screen, for ``share`` of each group's members."""
+    out: dict[str, str] = {}
+    for conv, people in groups:
+        out.update((m.id, conv) for m in people[: round(len(people) * share)])
+    return out
 
 
 async def read_socket(ws: ClientConnection, member: Member, deliveries: Deliveries) -> None:
@@ -358,15 +372,16 @@ async def measure(
         f"{len(members)} users registered (cheap Argon2: time_cost=1, memory_cost=8 MiB), "
         f"{len(groups)} groups of {args.group_size}"
     )
-    sockets = await asyncio.gather(*(open_socket(fleet.ws, m) for m in members))
+    viewing = on_screen(groups, args.viewing)
+    sockets = await asyncio.gather(*(open_socket(fleet.ws, m, viewing.get(m.id)) for m in members))
     deliveries = Deliveries()
     readers = [
         asyncio.create_task(read_socket(ws, m, deliveries))
         for ws, m in zip(sockets, members, strict=True)
     ]
     print(
-        f"{len(sockets)} WebSockets ready; posting {args.rate:g} msg/s "
-        f"for {args.warmup:g}s warm-up + {args.seconds:g}s measured"
+        f"{len(sockets)} WebSockets ready, {len(viewing)} viewing their group; "
+        f"posting {args.rate:g} msg/s for {args.warmup:g}s warm-up + {args.seconds:g}s measured"
     )
     freeze_startup_objects()  # as the services do: the set-up is not walked by every full GC
     pids = {name: [p.popen.pid] for name, p in fleet.processes.items()}
@@ -425,6 +440,7 @@ async def measure(
         ),
         "get_concurrency": args.concurrency,
         "users": len(members),
+        "viewing": len(viewing),
         "conversations": len(groups),
         "database": database,
     }
@@ -453,6 +469,7 @@ def table(figures: dict[str, Any]) -> str:
             "cached / uncached",
             f"{f['cached_over_uncached']}x  (concurrency {f['get_concurrency']})",
         ),
+        ("clients viewing their group", f"{f['viewing']} of {f['users']}"),
         ("database (chat, notification)", f["database"]),
     ]
     return "\n".join(f"  {name:<32} {value}" for name, value in rows)
@@ -467,11 +484,19 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group-size", type=int, default=5, help="members per group (5)")
     parser.add_argument("--concurrency", type=int, default=16, help="GETs in flight (16)")
     parser.add_argument("--get-seconds", type=float, default=5.0, help="per gateway (5)")
+    parser.add_argument(
+        "--viewing",
+        type=float,
+        default=0.5,
+        help="share of each group's members with the conversation on screen (0.5)",
+    )
     parser.add_argument("--max-in-flight", type=int, default=64, help="posts unanswered (64)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
     args = parser.parse_args()
     if args.users < 24 or args.group_size < 2:
         parser.error("need --users >= 24 (16 viewers, 8 profiles) and --group-size >= 2")
+    if not 0 <= args.viewing <= 1:
+        parser.error("--viewing is a share: 0 to 1")
     return args
 
 
