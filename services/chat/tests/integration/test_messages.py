@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
 
 from chat.bootstrap import Chat
 from chat.bootstrap import wire as wire_chat
-from chat.domain.errors import ConflictError, ForbiddenError, InvalidError
+from chat.domain.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from chat.domain.messages import Draft
+from chat.store.sql_messages import SqlMessages
 from chat.store.tables import messages
 from contracts import chat as wire
 from shared.redis.client import AnyRedis
@@ -85,6 +89,28 @@ async def test_the_same_client_id_from_two_senders_is_two_messages(chat: Chat) -
         wire.PostMessage(sender_id=bob, conversation_id=conv, client_msg_id=client_id, body="b")
     )
     assert (a.replay, b.replay, a.message.seq, b.message.seq) == (False, False, 1, 2)
+
+
+async def test_the_store_refuses_a_post_to_no_conversation_and_stores_nothing(
+    chat: Chat, database: Database
+) -> None:
+    alice, bob = uid(), uid()
+    conv = await group(chat, alice, bob)
+    store = SqlMessages(database.engine)
+    draft = Draft(
+        conversation_id=uid("nowhere"),
+        sender_id=alice,
+        client_msg_id=uid("c"),
+        body="lost?",
+        mentions=(bob,),
+        created_at=datetime.now(UTC),
+    )
+    with pytest.raises(NotFoundError):
+        await store.append(draft)
+    assert await stored_count(database, draft.conversation_id) == 0
+    stored, replay = await store.append(replace(draft, conversation_id=conv))
+    assert (stored.seq, replay, stored.mentions, stored.body) == (1, False, (bob,), "lost?")
+    assert await store.get(conv, 1) == stored
 
 
 async def test_mentions_are_validated_against_membership(chat: Chat) -> None:

@@ -1,19 +1,21 @@
 """Messages in SQL: sequence numbers and idempotency are enforced by the database.
 
-A post runs, in one transaction: ``UPDATE conversations SET last_seq = last_seq + 1 ... RETURNING
-last_seq`` (this takes the conversation row's write lock first, so concurrent posters of one
-conversation queue up there, on SQLite and PostgreSQL alike), then looks for a message with the
-same client message id (the earlier poster's commit is visible by then), then inserts. If the
-insert still collides with a unique constraint, the transaction rolls back (returning the number)
-and the stored original is returned as a replay.
+A post is, atomically: ``UPDATE conversations SET last_seq = last_seq + 1 ... RETURNING last_seq``
+(this takes the conversation row's write lock first, so concurrent posters of one conversation
+queue up there), then the insert with that number. On PostgreSQL both are one statement (the
+update a data-modifying CTE the insert selects from), sent in autocommit: one round trip instead
+of four (BEGIN, UPDATE, INSERT, COMMIT). SQLite has no data-modifying CTEs, so there the two run in
+one transaction. A replay (same sender and client message id) breaks the unique constraint: the
+statement or transaction rolls back, giving the number back, and the stored original is returned.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Insert, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -28,9 +30,13 @@ class SqlMessages:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        self._one_statement = engine.dialect.name == "postgresql"
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def append(self, draft: Draft) -> tuple[Message, bool]:
         """Store ``draft`` with the next sequence number, or return the original (replay)."""
+        if self._one_statement:
+            return await self._append_in_one_statement(draft)
         try:
             async with self._engine.begin() as conn:
                 seq = await conn.scalar(
@@ -65,6 +71,30 @@ class SqlMessages:
             if original is None:
                 raise
             return original, True
+
+    async def _append_in_one_statement(self, draft: Draft) -> tuple[Message, bool]:
+        message = Message(
+            id=new_message_id(),
+            conversation_id=draft.conversation_id,
+            seq=0,  # the statement takes the number
+            sender_id=draft.sender_id,
+            client_msg_id=draft.client_msg_id,
+            body=draft.body,
+            created_at=draft.created_at,
+            mentions=draft.mentions,
+        )
+        try:
+            async with self._autocommit.connect() as conn:
+                seq = await conn.scalar(_post_statement(message))
+        except IntegrityError:
+            async with self._engine.connect() as conn:
+                original = await _by_client_id(conn, draft)
+            if original is None:
+                raise
+            return original, True
+        if seq is None:
+            raise NotFoundError(f"no conversation {draft.conversation_id}")
+        return replace(message, seq=int(seq)), False
 
     async def get(self, conversation_id: str, seq: int) -> Message | None:
         """One message by sequence number."""
@@ -153,6 +183,25 @@ async def _by_client_id(conn: AsyncConnection, draft: Draft) -> Message | None:
         )
     ).first()
     return None if row is None else message_of(row)
+
+
+def _post_statement(message: Message) -> Insert:
+    """``WITH bumped AS (UPDATE conversations ... RETURNING last_seq) INSERT INTO messages
+    SELECT ..., bumped.last_seq, ... FROM bumped RETURNING seq``: no row if no conversation."""
+    bumped = (
+        update(conversations)
+        .where(conversations.c.id == message.conversation_id)
+        .values(last_seq=conversations.c.last_seq + 1, last_activity_at=message.created_at)
+        .returning(conversations.c.last_seq)
+        .cte("bumped")
+    )
+    row = _row_of(message)
+    names = [c.name for c in messages.c]
+    values = [
+        bumped.c.last_seq if name == "seq" else literal(row[name], type_=messages.c[name].type)
+        for name in names
+    ]
+    return insert(messages).from_select(names, select(*values)).returning(messages.c.seq)
 
 
 def _row_of(message: Message) -> dict[str, Any]:
