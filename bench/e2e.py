@@ -19,8 +19,11 @@ Figures:
 - ``rate_per_s``: measured posts answered 201 per second (first measured send to last answer);
 - ``delivered`` / ``expected`` / ``lost``: deliveries to other members of those posts;
 - ``cpu_ms_per_post``: CPU time (user + system, from ``/proc``) of each service process, of the
-  Redis nodes and of this client while posting (warm-up included), per post answered 201:
-  where the machine's two cores go;
+  Redis nodes, of the PostgreSQL backends serving the bench's databases and of this client while
+  posting (warm-up included), per post answered 201: where the machine's two cores go;
+- ``redis_commands_per_post``: commands the cluster's masters executed over the same span
+  (``INFO commandstats``; background work such as heartbeats and lease renewals included), per
+  post answered 201, with the most frequent by name (our own cluster only);
 - ``cached_get_per_s`` / ``uncached_get_per_s``: ``GET /api/v1/users/{id}`` per second at a fixed
   concurrency, the same requests against the gateway (response cache on) and a second gateway
   process on the same backends with ``GATEWAY_RESPONSE_CACHE=false``, in alternating rounds;
@@ -49,8 +52,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import asyncpg  # type: ignore[import-untyped]
-import httpx
+import redis
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -130,30 +134,56 @@ async def databases(home: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:
         await admin.close()
 
 
-async def register(http: httpx.AsyncClient, api: str, count: int) -> list[Member]:
+class Http:
+    """The bench's HTTP client, on aiohttp: the load shares the cores it measures, and aiohttp
+    spends about a third of httpx's CPU per request."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self._session = session
+
+    async def post(
+        self, url: str, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        """(status, decoded JSON body or None)."""
+        async with self._session.post(url, json=body, headers=headers) as r:
+            data = await r.read()
+            return r.status, json.loads(data) if data else None
+
+    async def get(self, url: str, headers: dict[str, str]) -> int:
+        """The status (the body is read and dropped)."""
+        async with self._session.get(url, headers=headers) as r:
+            await r.read()
+            return r.status
+
+
+def created(status: int, data: Any, what: str) -> Any:
+    if not 200 <= status < 300:
+        raise RuntimeError(f"{what}: {status} {data}")
+    return data
+
+
+async def register(http: Http, api: str, count: int) -> list[Member]:
     gate = asyncio.Semaphore(8)
 
     async def one() -> Member:
         name = f"b{uuid.uuid4().hex[:12]}"
         body = {"username": name, "password": f"pw-{uuid.uuid4().hex}", "display_name": name}
         async with gate:
-            r = await http.post(f"{api}/api/v1/auth/register", json=body)
-        r.raise_for_status()
-        return Member(r.json()["user_id"], r.json()["access_token"])
+            data = created(*await http.post(f"{api}/api/v1/auth/register", body), "register")
+        return Member(data["user_id"], data["access_token"])
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
 
 
 async def make_groups(
-    http: httpx.AsyncClient, api: str, members: list[Member], size: int
+    http: Http, api: str, members: list[Member], size: int
 ) -> list[tuple[str, list[Member]]]:
     groups = []
     for i in range(0, len(members) - size + 1, size):
         people = members[i : i + size]
         body = {"kind": "group", "title": "bench", "member_ids": [m.id for m in people[1:]]}
-        r = await http.post(f"{api}/api/v1/conversations", json=body, headers=auth(people[0]))
-        r.raise_for_status()
-        groups.append((str(r.json()["id"]), people))
+        answer = await http.post(f"{api}/api/v1/conversations", body, auth(people[0]))
+        groups.append((str(created(*answer, "conversation")["id"]), people))
     return groups
 
 
@@ -202,6 +232,33 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def command_counts(ports: Sequence[int]) -> Counter[str]:
+    """Commands each node has executed so far (``INFO commandstats``), summed over ``ports``."""
+    counts: Counter[str] = Counter()
+    for port in ports:
+        with redis.Redis(port=port) as node:
+            if node.info("replication")["role"] != "master":
+                continue  # replicas execute what the masters replicate: counted once there
+            for name, stats in node.info("commandstats").items():
+                counts[name.removeprefix("cmdstat_")] += int(stats["calls"])
+    return counts
+
+
+def database_backends() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving one of the bench's databases."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"parley_bench_" in cmdline:  # "postgres: ... <user> <database> <client> ..."
+            found[int(entry.name)] = cpu_seconds(int(entry.name))
+    return found
+
+
 def cpu_snapshot(pids: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds so far of each named group of processes."""
     return {name: sum(cpu_seconds(pid) for pid in group) for name, group in pids.items()}
@@ -219,7 +276,7 @@ class PostResult:
 
 
 async def post_steadily(
-    http: httpx.AsyncClient,
+    http: Http,
     api: str,
     groups: list[tuple[str, list[Member]]],
     deliveries: Deliveries,
@@ -247,22 +304,22 @@ async def post_steadily(
                 deliveries.measured.add(cmid)
             body = {"body": f"bench {i}", "client_msg_id": cmid}
             deliveries.due[cmid] = (time.perf_counter(), others)
-            r = await http.post(
-                f"{api}/api/v1/conversations/{conv}/messages", json=body, headers=auth(sender)
+            status, _ = await http.post(
+                f"{api}/api/v1/conversations/{conv}/messages", body, auth(sender)
             )
         finally:
             slots.release()
-        if r.status_code == 201:
+        if status == 201:
             result.answered_201 += 1
         if not measured:
             return
         result.last_answered = max(result.last_answered, time.perf_counter())
-        if r.status_code == 201:
+        if status == 201:
             result.ok += 1
             result.expected += len(others)
         else:
             result.failed += 1
-            result.failures[str(r.status_code)] += 1
+            result.failures[str(status)] += 1
             deliveries.measured.discard(cmid)
 
     tasks = []
@@ -293,7 +350,7 @@ async def post_steadily(
 
 
 async def get_rate(
-    http: httpx.AsyncClient,
+    http: Http,
     base: str,
     requests: Sequence[tuple[Member, str]],
     seconds: float,
@@ -308,8 +365,7 @@ async def get_rate(
         nonlocal ok, bad
         while time.perf_counter() < stop_at:
             viewer, target = requests[next(counter) % len(requests)]
-            r = await http.get(f"{base}/api/v1/users/{target}", headers=auth(viewer))
-            if r.status_code == 200:
+            if await http.get(f"{base}/api/v1/users/{target}", auth(viewer)) == 200:
                 ok += 1
             else:
                 bad += 1
@@ -320,7 +376,7 @@ async def get_rate(
 
 
 async def compare_gets(
-    http: httpx.AsyncClient,
+    http: Http,
     fleet: Fleet,
     members: list[Member],
     *,
@@ -357,14 +413,16 @@ async def run(args: argparse.Namespace, redis_url: str, home: Path) -> dict[str,
             fleet.add("gateway", name="gateway-uncached", env={"GATEWAY_RESPONSE_CACHE": "false"})
             await asyncio.to_thread(fleet.wait_ready)
             print(f"fleet ready in {time.perf_counter() - t:.1f}s: {fleet.ports}")
-            limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-            async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-                return await measure(args, fleet, http, database)
+            async with aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=256),
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as session:
+                return await measure(args, fleet, Http(session), database)
     raise AssertionError("unreachable")
 
 
 async def measure(
-    args: argparse.Namespace, fleet: Fleet, http: httpx.AsyncClient, database: str
+    args: argparse.Namespace, fleet: Fleet, http: Http, database: str
 ) -> dict[str, Any]:
     members = await register(http, fleet.api, args.users)
     groups = await make_groups(http, fleet.api, members, args.group_size)
@@ -387,7 +445,9 @@ async def measure(
     pids = {name: [p.popen.pid] for name, p in fleet.processes.items()}
     pids["redis"] = list(args.node_pids)
     pids["client"] = [os.getpid()]
+    commands_before = await asyncio.to_thread(command_counts, args.node_ports)
     cpu_before = cpu_snapshot(pids)
+    backends_before = database_backends()
     posts = await post_steadily(
         http,
         fleet.api,
@@ -399,9 +459,15 @@ async def measure(
         max_in_flight=args.max_in_flight,
     )
     cpu_after = cpu_snapshot(pids)
+    backends = database_backends()  # a backend started meanwhile counts from zero
+    cpu_before["postgres"] = 0.0
+    cpu_after["postgres"] = sum(t - backends_before.get(p, 0.0) for p, t in backends.items())
+    commands = await asyncio.to_thread(command_counts, args.node_ports)
+    commands.subtract(commands_before)
+    per_post = max(posts.answered_201, 1)
     cpu_ms = {
         name: round((cpu_after[name] - cpu_before[name]) * 1000 / max(posts.answered_201, 1), 2)
-        for name in pids
+        for name in cpu_after
         if name != "gateway-uncached"  # idle while posting
     }
     for _ in range(50):  # up to 5 s for the last deliveries; the rest count as lost
@@ -434,6 +500,10 @@ async def measure(
         "sockets_closed_by_server": dict(closed),
         "cpu_ms_per_post": cpu_ms,
         "cpu_ms_per_post_total": round(sum(cpu_ms.values()), 1),
+        "redis_commands_per_post": round(commands.total() / per_post, 1) if commands else None,
+        "redis_commands_per_post_by_name": {
+            name: round(n / per_post, 2) for name, n in commands.most_common() if n > 0
+        },
         **gets,
         "cached_over_uncached": round(
             gets["cached_get_per_s"] / max(gets["uncached_get_per_s"], 1e-9), 2
@@ -462,6 +532,13 @@ def table(figures: dict[str, Any]) -> str:
             "CPU per post",
             f"{f['cpu_ms_per_post_total']} ms: "
             + ", ".join(f"{k} {v}" for k, v in f["cpu_ms_per_post"].items()),
+        ),
+        (
+            "Redis commands per post",
+            f"{f['redis_commands_per_post']} on the masters: "
+            + ", ".join(
+                f"{k} {v}" for k, v in list(f["redis_commands_per_post_by_name"].items())[:12]
+            ),
         ),
         ("GET /users/{id} cached", f"{f['cached_get_per_s']} /s"),
         ("GET /users/{id} uncached", f"{f['uncached_get_per_s']} /s"),
@@ -503,6 +580,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     args.node_pids = []  # our own cluster's nodes, whose CPU time is reported
+    args.node_ports = []  # and whose commands are counted
     external = os.environ.get("PARLEY_BENCH_REDIS")
     cluster = None if external else LocalCluster(ROOT / ".parley", parse_ports(PORTS))
     redis_url = external or ""
@@ -513,6 +591,7 @@ def main() -> None:
             cluster.up()
             redis_url = cluster.url()
             args.node_pids = [pid for port in cluster.ports if (pid := cluster.pid(port))]
+            args.node_ports = list(cluster.ports)
         print(f"redis: {redis_url} ({'given' if external else 'own cluster ' + PORTS})")
         figures = uvloop.run(run(args, redis_url, home))  # as the services run
         if args.keep_logs:
