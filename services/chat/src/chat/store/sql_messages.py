@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, insert, literal, select, update
+from sqlalchemy import Insert, Update, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -35,57 +35,30 @@ class SqlMessages:
 
     async def append(self, draft: Draft) -> tuple[Message, bool]:
         """Store ``draft`` with the next sequence number, or return the original (replay)."""
-        if self._one_statement:
-            return await self._append_in_one_statement(draft)
-        try:
-            async with self._engine.begin() as conn:
-                seq = await conn.scalar(
-                    update(conversations)
-                    .where(conversations.c.id == draft.conversation_id)
-                    .values(
-                        last_seq=conversations.c.last_seq + 1,
-                        last_activity_at=draft.created_at,
-                    )
-                    .returning(conversations.c.last_seq)
-                )
-                if seq is None:
-                    raise NotFoundError(f"no conversation {draft.conversation_id}")
-                # A replay (same sender and client_msg_id) breaks uq_messages_client_msg_id on
-                # insert: the transaction rolls back, giving the number back, and the original
-                # is read below. No lookup first: replays are rare, posts are not.
-                message = Message(
-                    id=new_message_id(),
-                    conversation_id=draft.conversation_id,
-                    seq=int(seq),
-                    sender_id=draft.sender_id,
-                    client_msg_id=draft.client_msg_id,
-                    body=draft.body,
-                    created_at=draft.created_at,
-                    mentions=draft.mentions,
-                )
-                await conn.execute(messages.insert().values(**_row_of(message)))
-                return message, False
-        except IntegrityError:
-            async with self._engine.connect() as conn:
-                original = await _by_client_id(conn, draft)
-            if original is None:
-                raise
-            return original, True
-
-    async def _append_in_one_statement(self, draft: Draft) -> tuple[Message, bool]:
         message = Message(
             id=new_message_id(),
             conversation_id=draft.conversation_id,
-            seq=0,  # the statement takes the number
+            seq=0,  # numbered below
             sender_id=draft.sender_id,
             client_msg_id=draft.client_msg_id,
             body=draft.body,
             created_at=draft.created_at,
             mentions=draft.mentions,
         )
+        # A replay (same sender and client_msg_id) breaks uq_messages_client_msg_id on insert:
+        # the work rolls back, giving the number back, and the original is read. No lookup
+        # first: replays are rare, posts are not.
         try:
-            async with self._autocommit.connect() as conn:
-                seq = await conn.scalar(_post_statement(message))
+            if self._one_statement:
+                async with self._autocommit.connect() as conn:
+                    seq = await conn.scalar(_post_statement(message))
+            else:
+                async with self._engine.begin() as conn:
+                    seq = await conn.scalar(_bump(message))
+                    if seq is not None:
+                        await conn.execute(
+                            messages.insert().values(**_row_of(replace(message, seq=seq)))
+                        )
         except IntegrityError:
             async with self._engine.connect() as conn:
                 original = await _by_client_id(conn, draft)
@@ -185,16 +158,20 @@ async def _by_client_id(conn: AsyncConnection, draft: Draft) -> Message | None:
     return None if row is None else message_of(row)
 
 
-def _post_statement(message: Message) -> Insert:
-    """``WITH bumped AS (UPDATE conversations ... RETURNING last_seq) INSERT INTO messages
-    SELECT ..., bumped.last_seq, ... FROM bumped RETURNING seq``: no row if no conversation."""
-    bumped = (
+def _bump(message: Message) -> Update:
+    """The conversation's next sequence number (``RETURNING last_seq``; no row, no number)."""
+    return (
         update(conversations)
         .where(conversations.c.id == message.conversation_id)
         .values(last_seq=conversations.c.last_seq + 1, last_activity_at=message.created_at)
         .returning(conversations.c.last_seq)
-        .cte("bumped")
     )
+
+
+def _post_statement(message: Message) -> Insert:
+    """``WITH bumped AS (UPDATE conversations ... RETURNING last_seq) INSERT INTO messages
+    SELECT ..., bumped.last_seq, ... FROM bumped RETURNING seq``: no row if no conversation."""
+    bumped = _bump(message).cte("bumped")
     row = _row_of(message)
     names = [c.name for c in messages.c]
     values = [
