@@ -12,8 +12,16 @@ from typing import Any, ClassVar
 import pytest
 
 from contracts.base import Envelope, Event, Message
-from contracts.topology import StreamSpec
-from shared.bus import Consumer, ConsumerSettings, DeadLetters, Provenance, Publisher, wire
+from contracts.topology import StreamSpec, partition_of
+from shared.bus import (
+    Consumer,
+    ConsumerSettings,
+    DeadLetters,
+    Provenance,
+    Publisher,
+    naming,
+    wire,
+)
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 
 pytestmark = pytest.mark.integration
@@ -160,8 +168,9 @@ async def test_a_foreign_entry_is_dead_lettered_as_undecodable_and_the_consumer_
     assert fields[b"event"] == b"signup"
 
 
-async def test_a_message_already_handled_by_the_group_is_acknowledged_and_skipped(
-    client: AnyRedis, spec: StreamSpec
+@pytest.mark.parametrize("dedupe", [True, False])
+async def test_a_copy_of_a_handled_message_is_skipped_unless_dedupe_is_off(
+    client: AnyRedis, spec: StreamSpec, dedupe: bool
 ) -> None:
     handled: list[str] = []
 
@@ -173,13 +182,17 @@ async def test_a_message_already_handled_by_the_group_is_acknowledged_and_skippe
     env = pub.envelope_for(msg)
     await pub.publish(msg, envelope=env)
     await pub.publish(msg, envelope=env)  # a producer retry: same message id, new entry
-    await pub.publish(Ping(key="a", seq=2))
-    async with consumer(client, spec, handle):
-        await eventually(lambda: len(handled) == 2)
+    async with consumer(client, spec, handle, settings=FAST.model_copy(update={"dedupe": dedupe})):
+        await eventually(lambda: len(handled) == 1)  # the copy read with it is dropped either way
+        await pub.publish(msg, envelope=env)  # a copy arriving after the message ran
+        await pub.publish(Ping(key="a", seq=2))
+        await eventually(lambda: len(handled) == (2 if dedupe else 3))
         await asyncio.sleep(0.2)
-    assert handled.count(env.id) == 1
-    pending = await client.xpending(spec.key_for("a"), "reader")
-    assert pending["pending"] == 0
+    # With dedupe the late copy found the group's "handled" mark; without, none was written.
+    assert handled.count(env.id) == (1 if dedupe else 2)
+    assert (await client.xpending(spec.key_for("a"), "reader"))["pending"] == 0
+    mark = naming.dedupe_prefix(spec, "reader", partition_of("a", spec.partitions)) + env.id
+    assert await client.exists(mark) == int(dedupe)
 
 
 async def test_a_deleted_group_and_a_deleted_stream_are_recreated(

@@ -114,7 +114,8 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
             invalidation_handlers(deps.responses),
             group=CACHE_GROUP,
             instance_id=settings.instance,
-            settings=consumer_settings,
+            # Dropping cache entries twice is harmless: no "handled" marks for this group.
+            settings=(consumer_settings or ConsumerSettings()).model_copy(update={"dedupe": False}),
         ),
     ]
 

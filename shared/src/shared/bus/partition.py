@@ -221,8 +221,11 @@ class PartitionWorker:
                 fresh.append(item)
         if not fresh:
             return
-        first_time = [i for i in fresh if i.delivery.replay]
-        checked = [i for i in fresh if not i.delivery.replay]
+        if self._settings.dedupe:
+            first_time = [i for i in fresh if i.delivery.replay]
+            checked = [i for i in fresh if not i.delivery.replay]
+        else:  # idempotent handlers: no marks to read (nor, later, to write)
+            first_time, checked = fresh, []
         if checked:
             keys = [self._mark(i.delivery.envelope.id) for i in checked]
             marks: list[Any] = []
@@ -301,7 +304,7 @@ class PartitionWorker:
                 lane.popleft()
                 self._budget.give(1)
                 message_id = item.delivery.envelope.id
-                if outcome is Outcome.HANDLED:
+                if outcome is Outcome.HANDLED and self._settings.dedupe:
                     self._finish(item.delivery.entry_id, mark_id=message_id)
                 else:
                     self._active.discard(message_id)

@@ -24,6 +24,10 @@ class ConsumerSettings(BaseModel):
     """Upper bound of one backoff wait."""
     lease_ttl: float = Field(default=10.0, gt=0)
     """Lifetime of a partition lease; a dead instance's partitions move within about this long."""
+    dedupe: bool = True
+    """Read and write "handled" marks, so a message is handled once across instances. Off only
+    for handlers that are idempotent by nature (dropping cache entries): saves a read per batch
+    and a write per message; a redelivered message then runs again."""
     handled_ttl: float = Field(default=24 * 3600.0, gt=0)
     """How long a "handled by this group" mark stays (the cross-instance deduplication window)."""
     reply_ttl: float = Field(default=120.0, ge=0)

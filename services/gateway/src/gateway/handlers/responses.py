@@ -123,9 +123,10 @@ class ResponseCache:
         return value
 
     async def invalidate(self, tags: Iterable[str]) -> int:
-        """Drop every cached response tagged with any of ``tags``; how many were dropped."""
-        if not self.enabled:
-            return 0
+        """Drop every cached response tagged with any of ``tags``; how many were dropped.
+
+        Also with this instance's cache off: the gateways share one group for invalidations, so
+        the event may reach this instance while another one's entries wait for it."""
         any_cache = self._cache("me")
         total = 0
         for tag in set(tags):
