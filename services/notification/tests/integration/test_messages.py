@@ -71,6 +71,20 @@ async def test_an_offline_member_is_notified_and_an_online_viewing_member_is_not
     assert await listed(service, alice) == []  # never the sender
 
 
+async def test_going_offline_ends_viewing(redis: AnyRedis, user_ids: Any) -> None:
+    carol, dave = user_ids(2)
+    state = RedisRealtimeState(redis)
+    conversation = f"conv-{carol}"
+    for u in (carol, dave):
+        await state.set_presence(u, online=True)
+        await state.set_viewing(u, conversation)
+    assert await state.viewers(conversation) == {carol, dave}
+    await state.set_presence(carol, online=False)
+    assert await state.viewers(conversation) == {dave}
+    await state.set_viewing(dave, None)
+    assert await state.viewers(conversation) == frozenset()
+
+
 async def test_an_online_member_gets_the_in_app_frame_and_an_offline_one_the_outbound_too(
     service: Service,
     redis: AnyRedis,

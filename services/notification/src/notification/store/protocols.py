@@ -167,7 +167,7 @@ class RealtimeState(Protocol):
         ...
 
     async def viewers(self, conversation_id: str) -> frozenset[str]:
-        """Users online and viewing the conversation now."""
+        """Users viewing the conversation now (going offline ends a user's viewing)."""
         ...
 
     async def online(self, user_ids: Sequence[str]) -> frozenset[str]:

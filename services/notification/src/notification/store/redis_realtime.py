@@ -59,10 +59,12 @@ class RedisRealtimeState:
         return frozenset(u for u, p in zip(user_ids, present, strict=True) if p)
 
     async def viewers(self, conversation_id: str) -> frozenset[str]:
-        """Users whose viewing mark is fresh and who are online."""
+        """Users whose viewing mark is fresh: one read.
+
+        No presence lookup: going offline ends the user's viewing (:meth:`set_presence`), and the
+        gateway clears a connection's view when it closes, after any ``view`` of it on the same
+        command partition; a mark nobody refreshes lapses in 90 s.
+        """
         raw = await self._client.hgetall(conversation_viewers_key(conversation_id))
         now = int(time.time() * 1000)
-        fresh = [_text(u) for u, exp in raw.items() if int(exp) > now]
-        if not fresh:
-            return frozenset()
-        return await self.online(fresh)
+        return frozenset(_text(u) for u, exp in raw.items() if int(exp) > now)
