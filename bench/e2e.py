@@ -8,10 +8,13 @@ Starts its own Redis Cluster (``PARLEY_BENCH_PORTS``, 7921-7926, reset before an
 five services as separate processes (``parley.fleet``); chat and notification use fresh
 PostgreSQL databases when a server answers (dropped afterwards), else SQLite like the others.
 Registers ``--users`` users (cheap Argon2 settings: registration cost is not under test), puts
-them in groups of ``--group-size``, connects one WebSocket per user (``--viewing``, half of each
-group by default, then send a ``view`` frame: they have the group's conversation on screen, so
-its messages reach them but create no notifications for them; the others are notified of each
-one), then posts over REST at ``--rate`` messages/s for ``--seconds`` after ``--warmup`` seconds.
+them in groups of ``--group-size``, connects one WebSocket per user, then posts over REST at
+``--rate`` messages/s for ``--seconds`` after ``--warmup`` seconds. ``--viewing`` is the share of
+each group's members whose client sends a ``view`` frame for the group's conversation: all of
+them by default, as a client does that shows the user's only conversation, so its messages reach
+them and notify nobody (DESIGN.md: notification is for members offline or mentioned); with
+``--viewing 0`` every other member is also notified of every message (in-app frames, badges, a
+notification transaction per post).
 
 Figures:
 - ``p50_ms`` / ``p99_ms`` / ``max_ms``: from just before the POST to the ``message.posted`` frame
@@ -564,8 +567,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--viewing",
         type=float,
-        default=0.5,
-        help="share of each group's members with the conversation on screen (0.5)",
+        default=1.0,
+        help="share of each group's members with the conversation on screen (1)",
     )
     parser.add_argument("--max-in-flight", type=int, default=64, help="posts unanswered (64)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
