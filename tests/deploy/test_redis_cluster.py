@@ -196,6 +196,7 @@ def test_each_group_can_consume_acknowledge_and_dead_letter_its_streams(
         spec = registry.stream(stream_name)
         key, dlq = spec.key(0), spec.dead_letter_key()
         handled = naming.dedupe_prefix(spec, name, 0) + "1-0"
+        reply = naming.kept_reply_key(naming.dedupe_prefix(spec, name, 0), "1-0")
         lease = naming.lease_key(spec, name, 0)
         for command in (
             ("XGROUP", "CREATE", key, name, "0", "MKSTREAM"),
@@ -203,7 +204,21 @@ def test_each_group_can_consume_acknowledge_and_dead_letter_its_streams(
             ("XAUTOCLAIM", key, name, "c1", "1000", "0-0"),
             ("XPENDING", key, name),
             ("XINFO", "GROUPS", key),
-            ("EVALSHA", ack_sha, "2", key, handled, name, "100", "1-0"),
+            (
+                "EVALSHA",
+                ack_sha,
+                "3",
+                key,
+                handled,
+                reply,
+                name,
+                "100",
+                "1",
+                "100",
+                "1",
+                "r",
+                "1-0",
+            ),
             ("SET", lease, "i1", "PX", "1000"),
             ("ZADD", naming.members_key(spec, name), "1", "i1"),
             ("XADD", dlq, "*", "error", "boom"),
@@ -297,7 +312,7 @@ async def test_a_consumer_reads_another_services_events_through_the_cluster(
         assert [i for _, entries in read for i, _ in entries] == [entry]
         ack = notification.register_script(scripts.ACK_AND_MARK)
         handled = naming.dedupe_prefix(spec, "notification", 3) + entry.decode()
-        acked = await ack(keys=[key, handled], args=["notification", "60000", entry])
+        acked = await ack(keys=[key, handled], args=["notification", "60000", 1, "60000", 0, entry])
         assert acked == 1
         with pytest.raises(redis.exceptions.NoPermissionError):
             await notification.xadd(key, {"forged": "1"})

@@ -13,8 +13,15 @@ import pytest
 
 from contracts import codec, registry
 from contracts.base import Command, Envelope, ErrorCode, Reply, utcnow
-from contracts.topology import StreamSpec
-from shared.bus import Consumer, ConsumerSettings, Publisher, Requester, RequestTimeoutError
+from contracts.topology import StreamSpec, partition_of
+from shared.bus import (
+    Consumer,
+    ConsumerSettings,
+    Publisher,
+    Requester,
+    RequestTimeoutError,
+    naming,
+)
 from shared.bus.replies import ReplyFrame
 from shared.pubsub import PubSub
 from shared.redis.client import AnyRedis, RedisSettings, create_client
@@ -146,3 +153,29 @@ async def test_a_duplicate_of_a_handled_command_gets_the_same_reply_and_runs_not
         Echo.reply_type(), first.payload
     )
     assert codec.decode(Echo.reply_type(), second.payload).result == Echoed(text="ONCE")
+
+
+async def test_a_duplicate_reaching_a_restarted_consumer_gets_the_reply_kept_with_the_mark(
+    client: AnyRedis, spec: StreamSpec
+) -> None:
+    pub, service, consumer = parts(client, spec)
+    channel = registry.channel("reply").key(f"probe-{uuid.uuid4().hex}")
+    command = Echo(key="a", text="kept")
+    env = pub.envelope_for(command, reply_to=channel)
+    async with PubSub(client).subscribe(channel, ReplyFrame) as replies:
+        async with consumer:
+            await pub.publish(command, envelope=env)
+            first = await replies.get(timeout=5)
+        # Stopped: its acknowledgements are flushed and its memory is gone. The reply is in
+        # Redis beside the message's "handled" mark, written by the same script.
+        prefix = naming.dedupe_prefix(spec, "echoer", partition_of("a", spec.partitions))
+        assert await client.get(naming.kept_reply_key(prefix, env.id)) is not None
+        assert await client.exists(prefix + env.id) == 1
+        _, again, restarted = parts(client, spec)
+        async with restarted:
+            await pub.publish(command, envelope=env)  # a producer retry, after the restart
+            second = await replies.get(timeout=5)
+    assert service.executed == ["kept"] and again.executed == []
+    assert codec.decode(Echo.reply_type(), second.payload) == codec.decode(
+        Echo.reply_type(), first.payload
+    )

@@ -1,9 +1,10 @@
-"""Batched acknowledgement of one partition: XACK and "handled" marks in one script call.
+"""Batched acknowledgement of one partition: XACK, "handled" marks and kept replies in one call.
 
 Finished entries are queued; a background loop sends everything queued so far in one call per
 flush (up to ``ack_batch`` entries each), so acknowledgements cost one round trip per batch rather
 than per message. The marks are set before the acknowledgement in the same script, so an entry is
-never acknowledged without its mark.
+never acknowledged without its mark; a handled command's reply is stored beside its mark (same
+slot, same script), so a duplicate that finds the mark finds the reply too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from shared.bus import scripts
+from shared.bus.naming import kept_reply_key
 from shared.redis.client import AnyRedis
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ class AckBatcher:
         mark_prefix: str,
         batch: int,
         mark_ttl: float,
+        reply_ttl: float,
         on_settled: Callable[[list[str]], None],
     ) -> None:
         self._key = key
@@ -37,10 +40,11 @@ class AckBatcher:
         self._prefix = mark_prefix
         self._batch = batch
         self._ttl_ms = int(mark_ttl * 1000)
+        self._reply_ttl_ms = max(1, int(reply_ttl * 1000))
         self._on_settled = on_settled
         self._script = client.register_script(scripts.ACK_AND_MARK)
         self._acks: list[str] = []
-        self._marks: list[str] = []  # message ids, in the order of their entries
+        self._marks: list[tuple[str, bytes | None]] = []  # (message id, reply), in entry order
         self._wanted = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -53,11 +57,12 @@ class AckBatcher:
         """Start the background flush loop."""
         self._task = asyncio.create_task(self._loop(), name=f"ack {self._key}")
 
-    def add(self, entry_id: str, *, mark_id: str | None) -> None:
-        """Queue an entry's acknowledgement, and its message's mark when it was handled."""
+    def add(self, entry_id: str, *, mark_id: str | None, reply: bytes | None = None) -> None:
+        """Queue an entry's acknowledgement, and its message's mark (and the command's reply to
+        keep for duplicates) when it was handled."""
         self._acks.append(entry_id)
         if mark_id is not None:
-            self._marks.append(mark_id)
+            self._marks.append((mark_id, reply))
         self._wanted.set()
 
     async def close(self) -> None:
@@ -91,8 +96,22 @@ class AckBatcher:
         """Send everything queued."""
         while self._acks:
             acks, marks = self._acks[: self._batch], self._marks[: self._batch]
-            keys = [self._key, *(self._prefix + m for m in marks)]
-            await self._script(keys=keys, args=[self._group, self._ttl_ms, *acks])
+            replies = [(m, r) for m, r in marks if r is not None]
+            keys = [
+                self._key,
+                *(self._prefix + m for m, _ in marks),
+                *(kept_reply_key(self._prefix, m) for m, _ in replies),
+            ]
+            args: list[str | int | bytes] = [
+                self._group,
+                self._ttl_ms,
+                len(marks),
+                self._reply_ttl_ms,
+                len(replies),
+                *(r for _, r in replies),
+                *acks,
+            ]
+            await self._script(keys=keys, args=args)
             del self._acks[: len(acks)]
             del self._marks[: len(marks)]
-            self._on_settled(marks)
+            self._on_settled([m for m, _ in marks])

@@ -69,6 +69,8 @@ class Runner:
         self._metrics = metrics
         self.dead_letters = DeadLetters(client, spec)
         self._slots = asyncio.Semaphore(settings.max_concurrency)
+        self.kept: dict[str, bytes] = {}
+        """Replies of handled commands whose marks are not written yet, by message id."""
 
     async def run(
         self, d: wire.Delivery, fields: wire.Fields, *, attempts: int, stop: asyncio.Event
@@ -114,24 +116,22 @@ class Runner:
             if is_command:
                 reply = codec.encode(_as_reply(result))
                 # Kept before it is sent: a duplicate of the command that arrives once the caller
-                # has the reply (a producer retry) must find it, or it would get no answer.
-                await self._keep_reply(d, reply)
+                # has the reply (a producer retry) must find it, or it would get no answer. It is
+                # kept here until the acknowledgement script stores it with the message's mark.
+                if self._settings.reply_ttl > 0 and d.envelope.reply_to:
+                    self.kept[d.envelope.id] = reply
                 await self._replies.send_encoded(d.envelope, reply)
             self._count(d, "handled")
             return Outcome.HANDLED
 
     def _reply_key(self, d: wire.Delivery) -> str:
-        return naming.dedupe_prefix(self.spec, self.group, d.partition) + d.envelope.id + ":reply"
+        prefix = naming.dedupe_prefix(self.spec, self.group, d.partition)
+        return naming.kept_reply_key(prefix, d.envelope.id)
 
-    async def _keep_reply(self, d: wire.Delivery, reply: bytes) -> None:
-        """Keep the reply for ``reply_ttl``: a duplicate of the command is answered with it."""
-        if self._settings.reply_ttl <= 0 or not d.envelope.reply_to:
-            return
-        try:
-            ttl_ms = int(self._settings.reply_ttl * 1000)
-            await self._client.set(self._reply_key(d), reply, px=ttl_ms)
-        except RedisError:
-            log.warning("could not keep the reply of %s for duplicates", d.envelope.id)
+    def settled(self, message_ids: list[str]) -> None:
+        """Their replies are stored with their marks now: stop keeping them in memory."""
+        for message_id in message_ids:
+            self.kept.pop(message_id, None)
 
     async def answer_duplicate(self, d: wire.Delivery, *, in_flight: bool = False) -> None:
         """Answer a command that was already handled: its kept reply, else ``conflict``.
@@ -141,10 +141,12 @@ class Runner:
         """
         if not isinstance(d.message, Command) or not d.envelope.reply_to:
             return
-        try:
-            kept = await self._client.get(self._reply_key(d))
-        except RedisError:
-            kept = None
+        kept: bytes | str | None = self.kept.get(d.envelope.id)
+        if kept is None:
+            try:
+                kept = await self._client.get(self._reply_key(d))
+            except RedisError:
+                kept = None
         if kept is not None:
             await self._replies.send_encoded(
                 d.envelope, kept if isinstance(kept, bytes) else kept.encode()

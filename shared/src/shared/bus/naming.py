@@ -32,3 +32,8 @@ def members_key(spec: StreamSpec, group: str) -> str:
 def dedupe_prefix(spec: StreamSpec, group: str, partition: int) -> str:
     """Prefix of "message handled by this group" marks; the message id follows."""
     return f"{_service(group)}:handled:{{{partition_tag(spec, partition)}}}:{group}:"
+
+
+def kept_reply_key(prefix: str, message_id: str) -> str:
+    """Where a handled command's reply is kept for its duplicates (the slot of its mark)."""
+    return f"{prefix}{message_id}:reply"

@@ -80,6 +80,7 @@ class PartitionWorker:
             mark_prefix=naming.dedupe_prefix(spec, group, partition),
             batch=settings.ack_batch,
             mark_ttl=settings.handled_ttl,
+            reply_ttl=settings.reply_ttl,
             on_settled=self._settle,
         )
         self._lanes: dict[str, deque[_Item]] = {}
@@ -305,7 +306,8 @@ class PartitionWorker:
                 self._budget.give(1)
                 message_id = item.delivery.envelope.id
                 if outcome is Outcome.HANDLED and self._settings.dedupe:
-                    self._finish(item.delivery.entry_id, mark_id=message_id)
+                    reply = self._runner.kept.get(message_id)
+                    self._finish(item.delivery.entry_id, mark_id=message_id, reply=reply)
                 else:
                     self._active.discard(message_id)
                     self._finish(item.delivery.entry_id, mark_id=None)
@@ -316,13 +318,14 @@ class PartitionWorker:
                 self._held.discard(left.delivery.entry_id)
             del self._lanes[key]
 
-    def _finish(self, entry_id: str, *, mark_id: str | None) -> None:
+    def _finish(self, entry_id: str, *, mark_id: str | None, reply: bytes | None = None) -> None:
         self._held.discard(entry_id)
-        self._acks.add(entry_id, mark_id=mark_id)
+        self._acks.add(entry_id, mark_id=mark_id, reply=reply)
 
     def _settle(self, message_ids: list[str]) -> None:
-        # Marked in Redis now: the in-memory guard against duplicates in flight can let go.
+        # Marked (and replies kept) in Redis now: the in-memory guards can let go.
         self._active.difference_update(message_ids)
+        self._runner.settled(message_ids)
 
     def _mark(self, message_id: str) -> str:
         return self._acks.mark_key(message_id)

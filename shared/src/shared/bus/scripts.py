@@ -5,13 +5,18 @@ from __future__ import annotations
 from typing import Final
 
 ACK_AND_MARK: Final = """
--- KEYS[1] = partition stream, KEYS[2..] = "handled" marks to set
--- ARGV[1] = group, ARGV[2] = mark TTL in ms, ARGV[3..] = entry ids to acknowledge
-for i = 2, #KEYS do
+-- KEYS[1] = partition stream, KEYS[2..m+1] = "handled" marks to set, KEYS[m+2..] = kept replies
+-- ARGV[1] = group, ARGV[2] = mark TTL in ms, ARGV[3] = m, ARGV[4] = reply TTL in ms,
+-- ARGV[5] = r (replies), ARGV[6..5+r] = the replies, ARGV[6+r..] = entry ids to acknowledge
+local m, r = tonumber(ARGV[3]), tonumber(ARGV[5])
+for i = 2, m + 1 do
   redis.call('SET', KEYS[i], '1', 'PX', ARGV[2])
 end
-if #ARGV < 3 then return 0 end
-return redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 3))
+for i = 1, r do
+  redis.call('SET', KEYS[m + 1 + i], ARGV[5 + i], 'PX', ARGV[4])
+end
+if #ARGV < 6 + r then return 0 end
+return redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, 6 + r))
 """
 
 LEASE_ACQUIRE: Final = """
