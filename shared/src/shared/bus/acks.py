@@ -65,6 +65,10 @@ class AckBatcher:
             self._marks.append((mark_id, reply))
         self._wanted.set()
 
+    def unsettled(self) -> list[str]:
+        """Message ids whose marks are queued and not written yet."""
+        return [m for m, _ in self._marks]
+
     async def close(self) -> None:
         """Stop the loop and send what is still queued."""
         self._closing = True

@@ -103,7 +103,10 @@ class PartitionWorker:
         await asyncio.wait([self._tasks[0]], timeout=self._settings.block_ms / 1000 + 1)
         while self._lane_tasks:
             await asyncio.gather(*list(self._lane_tasks), return_exceptions=True)
-        await self._acks.close()
+        try:
+            await self._acks.close()
+        finally:
+            self._runner.settled(self._acks.unsettled())  # the worker goes: so does its memory
 
     async def abandon(self) -> None:
         """Stop at once (the lease is lost): unfinished messages stay pending for the new owner."""
@@ -115,6 +118,7 @@ class PartitionWorker:
         self._acks.cancel()
         with contextlib.suppress(Exception):  # best effort: unacknowledged entries run again
             await self._acks.flush()
+        self._runner.settled(self._acks.unsettled())
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -310,6 +314,7 @@ class PartitionWorker:
                     self._finish(item.delivery.entry_id, mark_id=message_id, reply=reply)
                 else:
                     self._active.discard(message_id)
+                    self._runner.settled([message_id])  # no mark to carry a reply
                     self._finish(item.delivery.entry_id, mark_id=None)
         finally:
             self._budget.give(len(lane))
