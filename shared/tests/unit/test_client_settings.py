@@ -17,7 +17,7 @@ from redis.exceptions import (
 
 from shared.redis.client import RedisSettings
 from shared.redis.errors import PoolExhausted, TopologyUnavailable
-from shared.redis.resilient import RetryPolicy, retry_reason
+from shared.redis.resilient import RetryPolicy, retry_reason, transport_closed
 
 pytestmark = pytest.mark.unit
 
@@ -118,3 +118,13 @@ def test_only_transient_failures_are_retried(error: Exception, reason: str | Non
 def test_malformed_seed_nodes_are_refused(seed: str) -> None:
     with pytest.raises(ValidationError, match="host:port"):
         RedisSettings(seeds=(seed,))
+
+
+def test_a_write_on_a_closed_transport_counts_as_a_lost_connection() -> None:
+    closed = RuntimeError(
+        "unable to perform operation on <TCPTransport closed=True reading=False 0x1>; "
+        "the handler is closed"
+    )
+    assert transport_closed(closed)
+    assert not transport_closed(RuntimeError("something else"))
+    assert not transport_closed(ValueError("the handler is closed"))

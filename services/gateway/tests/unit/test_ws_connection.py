@@ -35,6 +35,7 @@ class FakeHub:
 class FakeBackend:
     def __init__(self) -> None:
         self.sent: list[Command] = []
+        self.fail: Exception | None = None
 
     async def call(
         self,
@@ -43,6 +44,8 @@ class FakeBackend:
         *,
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> Any:
+        if self.fail is not None:
+            raise self.fail
         self.sent.append(command)
         return None
 
@@ -179,3 +182,20 @@ async def test_leaving_the_viewed_conversation_ends_the_view() -> None:
     await settle(conn)
     assert conn.viewing is None
     assert backend.sent[-1] == notify.SetViewing(user_id="me", conversation_id=None)
+
+
+async def test_a_recovery_that_fails_unexpectedly_releases_what_it_held() -> None:
+    conn, _, backend = connection()
+    # The way a connection torn down under a write fails (not a Redis error).
+    backend.fail = RuntimeError(
+        "unable to perform operation on <TCPTransport>; the handler is closed"
+    )
+    deliver(conn, posted(1))
+    deliver(conn, posted(3))  # a gap: 3 is held while 2 is fetched, and the fetch blows up
+    for task in list(conn._recoveries.values()):
+        await task
+    frames = await queued(conn)
+    assert [f["message"]["seq"] for f in frames if f["type"] == "message.posted"] == [1, 3]
+    resumed = [f for f in frames if f["type"] == "resumed"]
+    assert [(r["recovered"], r["reason"]) for r in resumed] == [(False, "unavailable")]
+    assert conn._recoveries == {}

@@ -90,6 +90,13 @@ _TRANSPORT_FILES = (
 )
 
 
+def transport_closed(error: BaseException) -> bool:
+    """Whether ``error`` is the event loop refusing a write on a transport already closed
+    (uvloop: "unable to perform operation on <TCPTransport closed=True ...>; the handler is
+    closed"): the connection died under the command, nothing was sent."""
+    return isinstance(error, RuntimeError) and "handler is closed" in str(error)
+
+
 def closed_under_us(error: BaseException) -> bool:
     """Whether ``error`` is redis-py writing to a connection that was closed while in use.
 
@@ -264,8 +271,8 @@ class ResilientRedisCluster(RedisCluster):
         while True:
             try:
                 return await super()._execute_command(target_node, *args, **kwargs)
-            except (AttributeError, TypeError) as e:
-                if not closed_under_us(e):
+            except (AttributeError, TypeError, RuntimeError) as e:
+                if not (closed_under_us(e) or transport_closed(e)):
                     raise
                 # redis-py closed this connection while we used it (see closed_under_us): the
                 # command was not sent, so it is a connection failure like any other.

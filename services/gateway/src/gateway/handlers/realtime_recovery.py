@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from contracts.base import Command
 from contracts.chat import ChatMessage, GetHistory, History
-from gateway.domain.errors import FORBIDDEN, NOT_FOUND
+from gateway.domain.errors import FORBIDDEN, NOT_FOUND, UNAVAILABLE
 from gateway.domain.frames import error_frame
 from gateway.domain.recovery import Cursor, plan_recovery
 from gateway.handlers.backend import BackendError, RequestContext
@@ -142,6 +142,10 @@ async def recover(host: RecoveryHost, conversation_id: str, *, reason: str) -> N
             )
         except BackendError as e:
             await _failed(host, conversation_id, e)
+            return
+        except Exception as e:  # whatever broke, held messages must not stay held
+            log.warning("recovery of %s failed: %r", conversation_id, e)
+            await _failed(host, conversation_id, BackendError(UNAVAILABLE, "history unavailable"))
             return
         history = [(m.seq, encode(posted(m))) for m in missed.items]
         for text in cursor.finish(history, head=None if missed.recovered else missed.head):
