@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.base import Event
 from contracts.topology import StreamSpec
 from shared.bus import Publisher, wire
+from shared.bus.testing import RefusingPublisher
 from shared.outbox import Outbox, outbox_table
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
@@ -30,13 +31,6 @@ class Changed(Event, frozen=True, kw_only=True):
 
     key: str
     n: int
-
-
-class Refusing(Publisher):
-    """A publisher whose appends fail, as when Redis refuses or the connection drops."""
-
-    async def append(self, key: str, fields: wire.Fields) -> str:
-        raise ConnectionError("Redis is unreachable")
 
 
 @pytest.fixture
@@ -148,7 +142,11 @@ async def test_a_failed_append_keeps_the_row_and_the_relay_appends_it_later(
     spec = new_spec()
     engine, _, _ = db
     refusing = make(
-        client, db, spec, publisher=Refusing(client, producer="outboxtest"), relay_after=0.0
+        client,
+        db,
+        spec,
+        publisher=RefusingPublisher(client, producer="outboxtest"),
+        relay_after=0.0,
     )
     staged = refusing.stage(Changed(key="k4", n=7))
     async with engine.begin() as conn:

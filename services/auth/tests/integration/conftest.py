@@ -74,17 +74,6 @@ class AuthOverBus:
         return await self.requester.request(command, timeout=5.0)
 
 
-class Refusing(Publisher):
-    """Appends fail while ``refuse`` is set, as when Redis refuses them or the connection drops."""
-
-    refuse = True
-
-    async def append(self, key: str, fields: bus_wire.Fields) -> str:
-        if self.refuse:
-            raise ConnectionError("Redis is unreachable")
-        return await super().append(key, fields)
-
-
 @pytest.fixture
 def settings() -> Settings:
     return fast_settings()

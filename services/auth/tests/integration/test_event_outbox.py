@@ -23,13 +23,13 @@ from auth.store.redis_sessions import RedisSessions
 from auth.store.tables import accounts, metadata, outbox
 from contracts import auth as wire_auth
 from shared.bus import Consumer, Publisher, wire
+from shared.bus.testing import RefusingPublisher
 from shared.outbox import Outbox, pending_entries
 
 from .conftest import (
     FAST,
     GOOD,
     AuthOverBus,
-    Refusing,
     appended,
     name,
     password_changed_beside_a_second_session,
@@ -70,7 +70,7 @@ async def test_the_migrations_create_the_tables_the_store_declares(auth: AuthOve
     assert diff == []
 
 
-@pytest.mark.parametrize("publisher_type", [Refusing])
+@pytest.mark.parametrize("publisher_type", [RefusingPublisher])
 async def test_a_registration_whose_append_fails_succeeds_and_the_relay_appends_its_event(
     auth: AuthOverBus,
 ) -> None:
@@ -79,7 +79,7 @@ async def test_a_registration_whose_append_fails_succeeds_and_the_relay_appends_
     [(message_id, _)] = [r for r in await rows(auth) if r[1] == wire_auth.AccountRegistered.TYPE]
     assert await appended(auth) == []
 
-    cast(Refusing, auth.parts.publisher).refuse = False  # Redis is back
+    cast(RefusingPublisher, auth.parts.publisher).refusing = False  # Redis is back
     relay = auth.parts.outbox
     relay.relay_after = 0.0
     assert await relay.relay_once() == 2  # the rotation at start-up, then the registration
@@ -91,7 +91,7 @@ async def test_a_registration_whose_append_fails_succeeds_and_the_relay_appends_
     assert await relay.count() == 0
 
 
-@pytest.mark.parametrize("publisher_type", [Refusing])
+@pytest.mark.parametrize("publisher_type", [RefusingPublisher])
 async def test_revocations_and_key_rotations_are_kept_for_the_relay_too(
     auth: AuthOverBus,
 ) -> None:
@@ -107,7 +107,7 @@ async def test_revocations_and_key_rotations_are_kept_for_the_relay_too(
         "auth.signing_keys_rotated",
     ]
 
-    cast(Refusing, auth.parts.publisher).refuse = False
+    cast(RefusingPublisher, auth.parts.publisher).refusing = False
     auth.parts.outbox.relay_after = 0.0
     assert await auth.parts.outbox.relay_once() == 4
     got = await appended(auth)
@@ -231,7 +231,7 @@ async def test_a_refused_command_stores_no_event(auth: AuthOverBus) -> None:
     assert len(registered) == 1
 
 
-@pytest.mark.parametrize("publisher_type", [Refusing])
+@pytest.mark.parametrize("publisher_type", [RefusingPublisher])
 async def test_a_revocation_whose_instance_died_after_the_commit_still_ends_the_session(
     auth: AuthOverBus, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -254,7 +254,7 @@ async def test_a_revocation_whose_instance_died_after_the_commit_still_ends_the_
     assert [t for _, t in await rows(auth)][-1] == "auth.session_revoked"
     assert await live() == [pair.session_id]
 
-    cast(Refusing, auth.parts.publisher).refuse = False  # a relay appends the row
+    cast(RefusingPublisher, auth.parts.publisher).refusing = False  # a relay appends the row
     auth.parts.outbox.relay_after = 0.0
     assert await auth.parts.outbox.relay_once() >= 1
     for _ in range(100):  # auth's revocations group carries the announcement out

@@ -9,11 +9,12 @@ import pytest
 from auth.bootstrap import wire
 from auth.store.tables import outbox
 from contracts import auth as wire_auth
+from shared.bus.testing import RefusingPublisher
 from shared.outbox import pending_entries
 from shared.redis.client import AnyRedis
 from shared.service.database import Database
 
-from .conftest import Refusing, fast_settings
+from .conftest import fast_settings
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +23,7 @@ async def test_instances_starting_together_rotate_the_signing_key_once(
     redis: AnyRedis, database: Database
 ) -> None:
     settings = fast_settings()
-    publisher = Refusing(redis, producer="auth")  # the events stay in the outbox, counted
+    publisher = RefusingPublisher(redis, producer="auth")  # the events stay in the outbox, counted
     instances = [wire(redis, database.engine, settings, publisher=publisher) for _ in range(4)]
 
     await asyncio.gather(*(parts.keys.ensure_active() for parts in instances))

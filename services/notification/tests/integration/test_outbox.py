@@ -21,6 +21,7 @@ from notification.config import Settings
 from notification.store.redis_delivery import DELIVERY_STREAM, DeliveryRequested
 from notification.store.tables import metadata, outbox
 from shared.bus import Publisher, wire
+from shared.bus.testing import RefusingPublisher
 from shared.outbox import pending_entries
 from shared.pubsub import PubSub
 from shared.redis.client import AnyRedis
@@ -30,17 +31,6 @@ pytestmark = pytest.mark.integration
 
 EVENTS = registry.stream("notification.events")
 M = TypeVar("M", bound=Message)
-
-
-class Refusing(Publisher):
-    """Our publisher while Redis refuses appends (a failover, a full memory, a dropped link)."""
-
-    refusing = True
-
-    async def append(self, key: str, fields: wire.Fields) -> str:
-        if self.refusing:
-            raise ConnectionError("Redis refuses the append")
-        return await super().append(key, fields)
 
 
 class Crash(BaseException):
@@ -136,7 +126,7 @@ async def appended(redis: AnyRedis, *users: str) -> dict[str, list[tuple[str, An
 async def test_a_failed_append_keeps_the_rows_and_the_relay_appends_them_with_their_ids(
     make_service: Make, redis: AnyRedis, database: Database
 ) -> None:
-    refusing = Refusing(redis, producer="notification")
+    refusing = RefusingPublisher(redis, producer="notification")
     service = make_service(publisher=refusing)
     conversation, alice, bob, carol = await group_of_three(service)
     channel = registry.channel("rt.user").key(bob)

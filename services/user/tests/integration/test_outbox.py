@@ -18,8 +18,8 @@ from contracts import auth as auth_contracts
 from contracts import registry
 from contracts import user as wire
 from contracts.base import Envelope, Message
-from shared.bus import Publisher
 from shared.bus import wire as bus_wire
+from shared.bus.testing import RefusingPublisher
 from shared.outbox import pending_entries
 from shared.redis.client import AnyRedis
 from user.handlers.profiles import to_wire
@@ -29,13 +29,6 @@ from user.store.tables import outbox
 pytestmark = pytest.mark.integration
 
 EVENTS = registry.stream("user.events")
-
-
-class Refusing(Publisher):
-    """A publisher whose appends fail, as when Redis refuses or the connection drops."""
-
-    async def append(self, key: str, fields: bus_wire.Fields) -> str:
-        raise ConnectionError("Redis is unreachable")
 
 
 def _env(message: Any) -> Envelope:
@@ -88,7 +81,7 @@ async def _outbox_rows(engine: AsyncEngine) -> list[tuple[str, str]]:
 async def test_a_profile_update_whose_append_fails_succeeds_and_the_relay_appends_it_later(
     make_service: Any, engine: AsyncEngine, client: AnyRedis
 ) -> None:
-    refusing = await make_service(publisher=Refusing(client, producer="user"))
+    refusing = await make_service(publisher=RefusingPublisher(client, producer="user"))
     me = await _register(refusing)  # its append fails as well: both events wait in the outbox
     update = wire.UpdateProfile(user_id=me, display_name="Renamed")
 
@@ -200,8 +193,8 @@ async def test_a_redelivered_registration_stages_no_second_event(
     make_service: Any, engine: AsyncEngine, client: AnyRedis
 ) -> None:
     # Appends fail, so every event written stays in the outbox where it can be counted.
-    first = await make_service(publisher=Refusing(client, producer="user"))
-    second = await make_service(publisher=Refusing(client, producer="user"))
+    first = await make_service(publisher=RefusingPublisher(client, producer="user"))
+    second = await make_service(publisher=RefusingPublisher(client, producer="user"))
     registered = _registered()
     envelope = _env(registered)
 
