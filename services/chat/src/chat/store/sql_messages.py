@@ -15,7 +15,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Update, insert, literal, select, update
+from sqlalchemy import Insert, Update, bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -51,7 +51,8 @@ class SqlMessages:
         try:
             if self._one_statement:
                 async with self._autocommit.connect() as conn:
-                    seq = await conn.scalar(_post_statement(message))
+                    params = {f"p_{k}": v for k, v in _row_of(message).items() if k != "seq"}
+                    seq = await conn.scalar(_POST, params)
             else:
                 async with self._engine.begin() as conn:
                     seq = await conn.scalar(_bump(message))
@@ -168,17 +169,33 @@ def _bump(message: Message) -> Update:
     )
 
 
-def _post_statement(message: Message) -> Insert:
+def _post_statement() -> Insert:
     """``WITH bumped AS (UPDATE conversations ... RETURNING last_seq) INSERT INTO messages
-    SELECT ..., bumped.last_seq, ... FROM bumped RETURNING seq``: no row if no conversation."""
-    bumped = _bump(message).cte("bumped")
-    row = _row_of(message)
+    SELECT ..., bumped.last_seq, ... FROM bumped RETURNING seq``: no row if no conversation.
+
+    Built once with bound parameters (``p_<column>``, ``seq`` aside; a parameter named like a
+    column of the table would be taken for an insert value by SQLAlchemy): SQLAlchemy
+    compiles it once and each post only binds values, instead of building and hashing a new
+    statement tree per post."""
+    bumped = (
+        update(conversations)
+        .where(conversations.c.id == bindparam("p_conversation_id"))
+        .values(
+            last_seq=conversations.c.last_seq + literal_column("1"),
+            last_activity_at=bindparam("p_created_at", type_=conversations.c.last_activity_at.type),
+        )
+        .returning(conversations.c.last_seq)
+        .cte("bumped")
+    )
     names = [c.name for c in messages.c]
     values = [
-        bumped.c.last_seq if name == "seq" else literal(row[name], type_=messages.c[name].type)
+        bumped.c.last_seq if name == "seq" else bindparam(f"p_{name}", type_=messages.c[name].type)
         for name in names
     ]
     return insert(messages).from_select(names, select(*values)).returning(messages.c.seq)
+
+
+_POST = _post_statement()
 
 
 def _row_of(message: Message) -> dict[str, Any]:
