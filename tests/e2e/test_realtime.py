@@ -76,6 +76,14 @@ def test_messages_posted_over_rest_arrive_over_websocket_in_order(
             assert all(f["conversation_id"] == conv for f in got)
 
 
+def test_frames_are_not_compressed_by_default(fleet: Any, register: Register) -> None:
+    # The client offers permessage-deflate (as browsers do); the gateway declines it.
+    user = register()
+    with connect(f"{fleet.ws}?token={user.access_token}", open_timeout=10) as ws:
+        assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+        assert next_frame(ws, {"ready"})["user_id"] == user.id
+
+
 def test_a_new_conversation_reaches_members_already_connected(
     fleet: Any, register: Register
 ) -> None:

@@ -1,12 +1,17 @@
-"""The service runner freezes what start-up built, so full collections skip it."""
+"""The service runner: start-up objects frozen out of the collector; the HTTP server's settings."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from typing import Any
 
 import pytest
+import uvicorn
+from websockets.asyncio.client import connect
 
-from shared.service.runner import freeze_startup_objects
+from shared.service.runner import bind_socket, freeze_startup_objects, uvicorn_config
+from shared.service.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
 
@@ -22,3 +27,39 @@ def test_objects_alive_at_start_up_leave_the_collectors_generations() -> None:
     finally:
         gc.unfreeze()
     assert any(o is built_at_start for o in gc.get_objects())
+
+
+async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A WebSocket echo app (lifespan accepted) for the server settings below."""
+    if scope["type"] == "lifespan":
+        while (await receive())["type"] != "lifespan.shutdown":
+            await send({"type": "lifespan.startup.complete"})
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await receive()
+    await send({"type": "websocket.accept"})
+    message = await receive()
+    await send({"type": "websocket.send", "text": message["text"]})
+    await receive()
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_websocket_compression_is_negotiated_only_when_turned_on(compression: bool) -> None:
+    settings = ServiceSettings(ws_compression=compression)
+    sock = bind_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn_config(_echo, settings))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+        port = sock.getsockname()[1]
+        # The client offers permessage-deflate (the websockets library's default, as browsers do).
+        async with connect(f"ws://127.0.0.1:{port}/ws", compression="deflate") as ws:
+            offered = ws.response.headers.get("Sec-WebSocket-Extensions")
+            await ws.send("hello " * 50)
+            assert await ws.recv() == "hello " * 50
+        assert (offered is not None and "permessage-deflate" in offered) is compression
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -49,15 +49,7 @@ async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
     try:
         app = build(runtime)
         freeze_startup_objects()
-        config = uvicorn.Config(
-            app,
-            log_config=None,
-            lifespan="on",
-            access_log=False,
-            timeout_keep_alive=runtime.settings.http_keep_alive,
-            timeout_graceful_shutdown=10,
-        )
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn_config(app, runtime.settings))
         log.info(
             "%s ready on http://%s:%d", runtime.name, runtime.settings.host, runtime.settings.port
         )
@@ -65,6 +57,19 @@ async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
     finally:
         await runtime.stop()
         sock.close()
+
+
+def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
+    """How a service's HTTP (and WebSocket) server runs."""
+    return uvicorn.Config(
+        app,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
+        timeout_keep_alive=settings.http_keep_alive,
+        timeout_graceful_shutdown=10,
+        ws_per_message_deflate=settings.ws_compression,
+    )
 
 
 def freeze_startup_objects() -> int:

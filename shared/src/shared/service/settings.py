@@ -35,6 +35,10 @@ class ServiceSettings(BaseSettings):
     # the service is never the side that closes a connection the balancer is about to reuse: a
     # request sent as the server closes fails, and a POST is not retried. (uvicorn's own: 5 s.)
     http_keep_alive: int = Field(default=75, ge=1)
+    # WebSocket permessage-deflate (RFC 7692; only the gateway serves WebSockets), off unless
+    # asked for: chat frames are a few hundred bytes, where deflate saves little on the wire but
+    # costs CPU on every frame at both ends and a compressor per connection (docs/websocket.md).
+    ws_compression: bool = False
     redis_url: str = "redis://127.0.0.1:7001"
     redis_cluster: bool = True
     redis_seeds: str = ""  # more cluster nodes, "host:port,host:port", tried when the URL's is down
