@@ -168,27 +168,34 @@ async def test_a_foreign_entry_is_dead_lettered_as_undecodable_and_the_consumer_
     assert fields[b"event"] == b"signup"
 
 
-@pytest.mark.parametrize("dedupe", [True, False])
-async def test_a_copy_of_a_handled_message_is_skipped_unless_dedupe_is_off(
-    client: AnyRedis, spec: StreamSpec, dedupe: bool
+@pytest.mark.parametrize("marks", ["dedupe", "off", "idempotent type"])
+async def test_a_copy_of_a_handled_message_is_skipped_only_where_marks_are_kept(
+    client: AnyRedis, spec: StreamSpec, marks: str
 ) -> None:
     handled: list[str] = []
 
     async def handle(msg: Ping, env: Envelope) -> None:
         handled.append(env.id)
 
+    settings = {
+        "dedupe": FAST,
+        "off": FAST.model_copy(update={"dedupe": False}),
+        # Marks kept for the group, but not for this type (its handler is idempotent).
+        "idempotent type": FAST.model_copy(update={"idempotent": frozenset({Ping.TYPE})}),
+    }[marks]
+    dedupe = marks == "dedupe"
     pub = publisher(client, spec)
     msg = Ping(key="a", seq=1)
     env = pub.envelope_for(msg)
     await pub.publish(msg, envelope=env)
     await pub.publish(msg, envelope=env)  # a producer retry: same message id, new entry
-    async with consumer(client, spec, handle, settings=FAST.model_copy(update={"dedupe": dedupe})):
+    async with consumer(client, spec, handle, settings=settings):
         await eventually(lambda: len(handled) == 1)  # the copy read with it is dropped either way
         await pub.publish(msg, envelope=env)  # a copy arriving after the message ran
         await pub.publish(Ping(key="a", seq=2))
         await eventually(lambda: len(handled) == (2 if dedupe else 3))
         await asyncio.sleep(0.2)
-    # With dedupe the late copy found the group's "handled" mark; without, none was written.
+    # With marks the late copy found the group's "handled" mark; without, none was written.
     assert handled.count(env.id) == (1 if dedupe else 2)
     assert (await client.xpending(spec.key_for("a"), "reader"))["pending"] == 0
     mark = naming.dedupe_prefix(spec, "reader", partition_of("a", spec.partitions)) + env.id

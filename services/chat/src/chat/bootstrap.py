@@ -25,6 +25,7 @@ from chat.store.sql_conversations import SqlConversations
 from chat.store.sql_messages import SqlMessages
 from chat.store.sql_reading import SqlReading
 from chat.store.ttl import TTL
+from contracts import chat as wire_chat
 from contracts import registry
 from contracts.base import Message
 from contracts.topology import StreamSpec
@@ -114,6 +115,12 @@ def wire(
     )
 
 
+# A post is idempotent in the database (unique sender and client message id: a copy gets the
+# original back as a replay), so the bus keeps no "handled" marks for it: no read of marks per
+# batch, no mark written per post.
+IDEMPOTENT = frozenset({wire_chat.PostMessage.TYPE})
+
+
 def consumer(
     chat: Chat,
     redis: AnyRedis,
@@ -140,7 +147,7 @@ def consumer(
         group="chat",
         handlers=handlers,
         instance_id=instance_id,
-        settings=settings,
+        settings=(settings or ConsumerSettings()).model_copy(update={"idempotent": IDEMPOTENT}),
         stream_of=stream_of,
         producer="chat",
     )

@@ -13,8 +13,9 @@ from chat.bootstrap import Chat, consumer
 from contracts import chat as wire
 from contracts import user as user_wire
 from contracts.base import ErrorCode, Message
-from contracts.topology import StreamSpec
-from shared.bus import ConsumerSettings, Publisher, Requester
+from contracts.topology import StreamSpec, partition_of
+from shared.bus import ConsumerSettings, Publisher, Requester, naming
+from shared.bus import wire as bus_wire
 from shared.redis.client import AnyRedis
 
 from .scenario import uid
@@ -25,7 +26,9 @@ FAST = ConsumerSettings(block_ms=100, lease_ttl=1.5, backoff_base=0.01)
 
 
 @pytest.fixture
-async def requester(chat: Chat, redis: AnyRedis) -> AsyncIterator[tuple[Requester, Publisher]]:
+async def requester(
+    chat: Chat, redis: AnyRedis
+) -> AsyncIterator[tuple[Requester, Publisher, StreamSpec]]:
     """A running chat consumer and a caller, on fresh private streams."""
     owner = f"t{uuid.uuid4().hex[:10]}"
     commands = StreamSpec(name=f"{owner}.commands", owner=owner, partitions=2, max_len=10_000)
@@ -39,16 +42,16 @@ async def requester(chat: Chat, redis: AnyRedis) -> AsyncIterator[tuple[Requeste
     await bus.start()
     try:
         async with Requester(redis, publisher, instance_id=uid("gw")) as caller:
-            yield caller, publisher
+            yield caller, publisher, commands
     finally:
         await bus.stop()
         await publisher.aclose()
 
 
 async def test_commands_get_typed_replies_and_stable_error_codes(
-    requester: tuple[Requester, Publisher],
+    requester: tuple[Requester, Publisher, StreamSpec],
 ) -> None:
-    caller, _ = requester
+    caller, _, _ = requester
     alice, bob, stranger = uid(), uid(), uid()
     created = await caller.request(
         wire.CreateConversation(creator_id=alice, kind="group", member_ids=[bob], title="t"),
@@ -74,9 +77,9 @@ async def test_commands_get_typed_replies_and_stable_error_codes(
 
 
 async def test_block_events_refuse_direct_conversations(
-    requester: tuple[Requester, Publisher],
+    requester: tuple[Requester, Publisher, StreamSpec],
 ) -> None:
-    caller, publisher = requester
+    caller, publisher, _ = requester
     alice, bob = uid(), uid()
     await publisher.publish(user_wire.UserBlocked(user_id=alice, blocked_id=bob))
     for _ in range(50):
@@ -87,3 +90,39 @@ async def test_block_events_refuse_direct_conversations(
             break
         await asyncio.sleep(0.1)  # the event and the command travel on different streams
     assert reply.error is not None and reply.error.code is ErrorCode.FORBIDDEN
+
+
+async def test_a_post_delivered_twice_is_stored_once_and_leaves_no_handled_mark(
+    requester: tuple[Requester, Publisher, StreamSpec], redis: AnyRedis
+) -> None:
+    # A producer retry: the same command (same envelope) appended twice. The database's unique
+    # client message id makes the copy a replay, so the bus keeps no marks for posts.
+    caller, publisher, commands = requester
+    alice, bob = uid(), uid()
+    created = await caller.request(
+        wire.CreateConversation(creator_id=alice, kind="direct", member_ids=[bob]), timeout=5
+    )
+    assert isinstance(created.result, wire.Conversation)
+    conv = created.result.id
+    cmd = wire.PostMessage(sender_id=alice, conversation_id=conv, client_msg_id=uid(), body="once")
+    envelope = publisher.envelope_for(cmd)
+    for _ in range(2):
+        await publisher.append(commands.key_for(conv), bus_wire.entry_fields(envelope, cmd))
+    marker = wire.PostMessage(sender_id=bob, conversation_id=conv, client_msg_id=uid(), body="end")
+    answered = await caller.request(marker, timeout=5)  # same partition: after both copies
+    assert isinstance(answered.result, wire.PostResult)
+    history = await caller.request(wire.GetHistory(user_id=bob, conversation_id=conv), timeout=5)
+    assert isinstance(history.result, wire.History)
+    assert [(m.seq, m.body) for m in history.result.items] == [(1, "once"), (2, "end")]
+    # Other commands of the group keep their marks: one appended after the posts gets its mark
+    # (acknowledgements go out in order), and by then the posts' would be written too.
+    later = wire.GetHistory(user_id=bob, conversation_id=conv)
+    later_envelope = publisher.envelope_for(later)
+    await publisher.append(commands.key_for(conv), bus_wire.entry_fields(later_envelope, later))
+    prefix = naming.dedupe_prefix(commands, "chat", partition_of(conv, commands.partitions))
+    for _ in range(100):
+        if await redis.exists(prefix + later_envelope.id):
+            break
+        await asyncio.sleep(0.05)
+    assert await redis.exists(prefix + later_envelope.id) == 1
+    assert await redis.exists(prefix + envelope.id) == 0

@@ -226,11 +226,9 @@ class PartitionWorker:
                 fresh.append(item)
         if not fresh:
             return
-        if self._settings.dedupe:
-            first_time = [i for i in fresh if i.delivery.replay]
-            checked = [i for i in fresh if not i.delivery.replay]
-        else:  # idempotent handlers: no marks to read (nor, later, to write)
-            first_time, checked = fresh, []
+        # Replays run again on purpose; idempotent handlers need no marks read (nor written).
+        first_time = [i for i in fresh if i.delivery.replay or not self._marked(i.delivery)]
+        checked = [i for i in fresh if not i.delivery.replay and self._marked(i.delivery)]
         if checked:
             keys = [self._mark(i.delivery.envelope.id) for i in checked]
             marks: list[Any] = []
@@ -309,7 +307,7 @@ class PartitionWorker:
                 lane.popleft()
                 self._budget.give(1)
                 message_id = item.delivery.envelope.id
-                if outcome is Outcome.HANDLED and self._settings.dedupe:
+                if outcome is Outcome.HANDLED and self._marked(item.delivery):
                     reply = self._runner.kept.get(message_id)
                     self._finish(item.delivery.entry_id, mark_id=message_id, reply=reply)
                 else:
@@ -322,6 +320,10 @@ class PartitionWorker:
                 self._active.discard(left.delivery.envelope.id)
                 self._held.discard(left.delivery.entry_id)
             del self._lanes[key]
+
+    def _marked(self, delivery: wire.Delivery) -> bool:
+        """Whether this delivery's type has "handled" marks (read first, written when done)."""
+        return self._settings.dedupe and delivery.envelope.type not in self._settings.idempotent
 
     def _finish(self, entry_id: str, *, mark_id: str | None, reply: bytes | None = None) -> None:
         self._held.discard(entry_id)

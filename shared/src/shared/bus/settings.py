@@ -28,6 +28,11 @@ class ConsumerSettings(BaseModel):
     """Read and write "handled" marks, so a message is handled once across instances. Off only
     for handlers that are idempotent by nature (dropping cache entries): saves a read per batch
     and a write per message; a redelivered message then runs again."""
+    idempotent: frozenset[str] = frozenset()
+    """Message types (registry names, e.g. ``chat.post_message``) whose handlers are idempotent
+    by their own store (a unique key in the database): with ``dedupe`` on, messages of these
+    types skip the marks like a group without ``dedupe``, and the rest of the group keeps them.
+    A redelivered one runs again and its store recognises it."""
     handled_ttl: float = Field(default=24 * 3600.0, gt=0)
     """How long a "handled by this group" mark stays (the cross-instance deduplication window)."""
     reply_ttl: float = Field(default=120.0, ge=0)

@@ -95,6 +95,12 @@ def delivery_handler(delivering: DeliveryHandlers) -> Handler:
     return handle
 
 
+# A posted message is claimed in the database in the transaction that notifies (a copy finds the
+# claim and changes nothing), and one that notifies nobody writes nothing: the bus keeps no
+# "handled" marks for it (no read of marks per batch, no mark written per message).
+IDEMPOTENT = frozenset({chat.MessagePosted.TYPE})
+
+
 def build_consumers(
     client: AnyRedis,
     handlers: Handlers,
@@ -109,7 +115,7 @@ def build_consumers(
         group=GROUP,
         handlers=fleet_handlers(handlers),
         instance_id=instance_id,
-        settings=settings,
+        settings=(settings or ConsumerSettings()).model_copy(update={"idempotent": IDEMPOTENT}),
     )
     delivery = Consumer(
         client,
