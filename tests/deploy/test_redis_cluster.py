@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ import pytest
 import redis
 from redis.asyncio import RedisCluster
 
+from chat.bootstrap import KEYS
+from chat.domain.messages import Message
+from chat.store.protocols import Announcement
+from chat.store.redis_messages import RecentMessages
+from chat.store.ttl import TTL
 from contracts import registry
 from contracts.topology import ChannelSpec, GroupSpec
 from parley.cluster import find_server_binary, parse_ports
@@ -179,6 +185,15 @@ def test_the_default_user_cannot_log_in(deploy_cluster: DeployCluster) -> None:
         assert conn.recv(256).startswith(b"-WRONGPASS")
 
 
+async def connect(cluster: DeployCluster, user: str) -> RedisCluster:
+    """A cluster client logged in as the ACL user ``user``."""
+    client = RedisCluster(
+        host="127.0.0.1", port=cluster.ports[0], username=user, password=cluster.password(user)
+    )
+    await client.initialize()
+    return client
+
+
 def _allowed(cluster: DeployCluster, user: str, *command: str) -> bool:
     reply: object = cluster.admin().execute_command(  # type: ignore[no-untyped-call]
         "ACL", "DRYRUN", user, *command
@@ -294,17 +309,8 @@ async def test_a_consumer_reads_another_services_events_through_the_cluster(
     spec = registry.stream("chat.events")
     key = spec.key(3)
 
-    async def connect(user: str) -> RedisCluster:
-        client = RedisCluster(
-            host="127.0.0.1",
-            port=deploy_cluster.ports[0],
-            username=user,
-            password=deploy_cluster.password(user),
-        )
-        await client.initialize()
-        return client
-
-    chat, notification = await connect("chat"), await connect("notification")
+    chat = await connect(deploy_cluster, "chat")
+    notification = await connect(deploy_cluster, "notification")
     try:
         entry: Any = await chat.xadd(key, {"type": "chat.message_posted"})
         await notification.xgroup_create(key, "notification", id="0", mkstream=True)
@@ -319,3 +325,39 @@ async def test_a_consumer_reads_another_services_events_through_the_cluster(
     finally:
         await chat.aclose()
         await notification.aclose()
+
+
+async def test_chats_cache_write_script_may_publish_on_the_conversation_channel(
+    deploy_cluster: DeployCluster,
+) -> None:
+    # Commands inside a script are checked against the caller's ACL when they run (DRYRUN of
+    # EVALSHA cannot see them): chat's recent-message script publishes as the chat user.
+    chat, gateway = await connect(deploy_cluster, "chat"), await connect(deploy_cluster, "gateway")
+    try:
+        recent = RecentMessages(chat, KEYS, rule=TTL["recent"])
+        message = Message(
+            id="m1",
+            conversation_id="c1",
+            seq=1,
+            sender_id="u1",
+            client_msg_id="k1",
+            body="hi",
+            created_at=datetime.now(UTC),
+        )
+        channel = recent.channel("c1")
+        pubsub = gateway.pubsub()
+        await pubsub.ssubscribe(channel)
+        try:
+            await pubsub.get_sharded_message(timeout=2)  # the subscription's confirmation
+            await recent.write(
+                "c1", [message], mode="post", announce=Announcement("SPUBLISH", channel, b"f", None)
+            )
+            got = await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=5)
+            assert got is not None and got["data"] == b"f"
+        finally:
+            await pubsub.aclose()
+        cached = await recent.read("c1", before=None, after=None, limit=1)
+        assert cached is not None and cached[0].body == "hi"
+    finally:
+        await chat.aclose()
+        await gateway.aclose()

@@ -108,32 +108,37 @@ class PubSub:
             codec = self._codecs[type_] = Codec(type_)
         return codec
 
-    async def publish(
-        self, channel: str, message: msgspec.Struct, *, droppable: bool | None = None
-    ) -> int:
-        """Publish ``message``; returns how many subscribers (of the shard) received it.
+    @property
+    def command(self) -> str:
+        """The publish command of this client: SPUBLISH on a cluster (sharded), else PUBLISH."""
+        return "SPUBLISH" if self.sharded else "PUBLISH"
+
+    def encode(self, message: msgspec.Struct, *, droppable: bool | None = None) -> bytes:
+        """The payload published for ``message`` (a script may publish it with its own writes).
 
         ``droppable`` defaults to the message class's ``droppable`` attribute, else ``False``.
         """
         if droppable is None:
             droppable = bool(getattr(type(message), "droppable", False))
-        frame = bytes((_DROPPABLE if droppable else 0,)) + self.codec(type(message)).encode(message)
-        command = "SPUBLISH" if self.sharded else "PUBLISH"
-        return int(await self.client.execute_command(command, channel, frame))
+        return bytes((_DROPPABLE if droppable else 0,)) + self.codec(type(message)).encode(message)
+
+    async def publish(
+        self, channel: str, message: msgspec.Struct, *, droppable: bool | None = None
+    ) -> int:
+        """Publish ``message``; returns how many subscribers (of the shard) received it."""
+        payload = self.encode(message, droppable=droppable)
+        return int(await self.client.execute_command(self.command, channel, payload))
 
     async def publish_many(self, messages: Sequence[tuple[str, msgspec.Struct]]) -> list[int]:
         """Publish several ``(channel, message)`` in one pipeline (one send per node); returns
         the receiver counts in order. Messages for one channel keep their order."""
         if not messages:
             return []
-        command = "SPUBLISH" if self.sharded else "PUBLISH"
+        if len(messages) == 1:  # the usual case: no pipeline to build
+            return [await self.publish(*messages[0])]
         async with self.client.pipeline(transaction=False) as pipe:
             for channel, message in messages:
-                droppable = bool(getattr(type(message), "droppable", False))
-                body = self.codec(type(message)).encode(message)
-                pipe.execute_command(
-                    command, channel, bytes((_DROPPABLE if droppable else 0,)) + body
-                )
+                pipe.execute_command(self.command, channel, self.encode(message))
             return [int(n) for n in await pipe.execute()]
 
     def subscribe(

@@ -13,6 +13,7 @@ from chat.bootstrap import Chat
 from chat.bootstrap import wire as wire_chat
 from chat.domain.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from chat.domain.messages import Draft
+from chat.store.protocols import Announcement
 from chat.store.sql_messages import SqlMessages
 from chat.store.tables import messages
 from contracts import chat as wire
@@ -213,3 +214,26 @@ async def test_an_edit_while_the_cache_is_empty_is_never_undone_by_a_fill(chat: 
     await chat.recent.write(conv, stale, mode="fill", top=top)  # ...then the reader fills
     cached = await chat.recent.read(conv, before=None, after=None, limit=5)
     assert cached is not None and cached[2].body == "new"
+
+
+async def test_the_cache_write_publishes_only_on_its_own_conversations_channel(chat: Chat) -> None:
+    # The script publishes in the hash's slot: another conversation's channel (another slot, in
+    # general) or a command that is not a publish is refused before anything is sent.
+    alice = uid()
+    conv, other = await group(chat, alice, uid()), await group(chat, alice, uid())
+    m = await post(chat, conv, alice, "hi")
+    stored = await chat.sql_messages.get(conv, m.seq)
+    assert stored is not None
+    await chat.recent.drop(conv)
+    wrong = [
+        (Announcement("SPUBLISH", chat.recent.channel(other), b"x", None), "is not the channel"),
+        (Announcement("DEL", chat.recent.channel(conv), b"x", None), "not a publish command"),
+    ]
+    for announce, reason in wrong:
+        with pytest.raises(ValueError, match=reason):
+            await chat.recent.write(conv, [stored], mode="post", announce=announce)
+    assert await chat.recent.read(conv, before=None, after=None, limit=1) is None
+    right = Announcement("SPUBLISH", chat.recent.channel(conv), b"x", None)
+    await chat.recent.write(conv, [stored], mode="post", announce=right)
+    cached = await chat.recent.read(conv, before=None, after=None, limit=1)
+    assert cached is not None and cached[0].body == "hi"

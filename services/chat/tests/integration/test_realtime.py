@@ -28,11 +28,15 @@ async def stream_envelopes(redis: AnyRedis, conv: str) -> list[Envelope]:
     return [bus_wire.decode_envelope(fields) for _, fields in entries]
 
 
-async def frames(sub: Subscription[realtime.Frame], n: int) -> list[object]:
+async def frames(
+    sub: Subscription[realtime.Frame], n: int, envelopes: list[Envelope] | None = None
+) -> list[object]:
     out: list[object] = []
     for _ in range(n):
-        _, message = realtime.open_frame(await sub.get(timeout=3))
+        envelope, message = realtime.open_frame(await sub.get(timeout=3))
         out.append(message)
+        if envelopes is not None:
+            envelopes.append(envelope)
     return out
 
 
@@ -52,7 +56,8 @@ async def test_posts_edits_deletes_and_reads_reach_the_stream_and_the_channel(
         await chat.conversations.add_members(
             wire.AddMembers(user_id=alice, conversation_id=conv, member_ids=[uid()])
         )
-        got = await frames(sub, 5)
+        seen: list[Envelope] = []
+        got = await frames(sub, 5, seen)
     assert [type(g).__name__ for g in got] == [
         "MessagePosted",
         "MessageEdited",
@@ -68,6 +73,8 @@ async def test_posts_edits_deletes_and_reads_reach_the_stream_and_the_channel(
         "chat.message_edited",
         "chat.message_posted",
     ]
+    # The frames (published by the cache-write script) carry the stream entries' own envelopes.
+    assert sorted(seen[:3], key=lambda e: e.type) == sorted(mine, key=lambda e: e.type)
 
 
 async def test_a_replayed_post_is_announced_again_under_the_same_envelope_id(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
+from types import SimpleNamespace
 
 from chat.domain import messages as msg_rules
 from chat.domain import reading as read_rules
 from chat.domain.conversations import Conversation, Member, Role
 from chat.domain.errors import NotFoundError
 from chat.domain.messages import Draft, Message
-from chat.store.protocols import Summary
+from chat.store.protocols import Announce, Announcement, Summary
 
 
 class Store:
@@ -27,6 +28,9 @@ class Store:
         self.refuse_after = 1_000_000
         self.emitted: list[tuple[object, str | None, list[str]]] = []
         self.flashed: list[object] = []
+        # What the message store published with its writes, and which emits said so.
+        self.announced: list[tuple[object, Announcement]] = []
+        self.emitted_announced: list[Announcement | None] = []
 
     # ConversationStore
     async def create(self, conv: Conversation, *, direct_pair: str | None) -> Conversation:
@@ -76,12 +80,15 @@ class Store:
         return out, None
 
     # MessageStore
-    async def append(self, draft: Draft) -> tuple[Message, bool]:
+    async def append(
+        self, draft: Draft, *, announce: Announce | None = None
+    ) -> tuple[Message, bool]:
         if draft.conversation_id not in self.msgs:
             raise NotFoundError("no conversation")
         msgs = self.msgs[draft.conversation_id]
         for m in msgs:
             if (m.sender_id, m.client_msg_id) == (draft.sender_id, draft.client_msg_id):
+                self._publish(m, announce)
                 return m, True
         message = Message(
             id=f"m{len(msgs) + 1}-{draft.conversation_id}",
@@ -94,17 +101,23 @@ class Store:
             mentions=draft.mentions,
         )
         msgs.append(message)
+        self._publish(message, announce)
         return message, False
+
+    def _publish(self, message: Message, announce: Announce | None) -> None:
+        if announce is not None:
+            self.announced.append((message, announce(message)))
 
     async def get_message(self, conversation_id: str, seq: int) -> Message | None:
         msgs = self.msgs.get(conversation_id, [])
         return msgs[seq - 1] if 0 < seq <= len(msgs) else None
 
-    async def save(self, message: Message) -> bool:
+    async def save(self, message: Message, *, announce: Announce | None = None) -> bool:
         msgs = self.msgs[message.conversation_id]
         if msgs[message.seq - 1].version != message.version - 1:
             return False
         msgs[message.seq - 1] = message
+        self._publish(message, announce)
         return True
 
     async def history(
@@ -173,10 +186,21 @@ class Store:
         return None if self.refuse_after >= 0 else 0.5
 
     # EventSink
+    def announcement(self, event: object, *, envelope_id: str | None = None) -> Announcement:
+        channel = f"rt:{{conv:{getattr(event, 'conversation_id', '?')}}}"
+        payload = repr(event).encode()
+        return Announcement("SPUBLISH", channel, payload, SimpleNamespace(id=envelope_id))
+
     async def emit(
-        self, event: object, *, envelope_id: str | None = None, users: Iterable[str] = ()
+        self,
+        event: object,
+        *,
+        envelope_id: str | None = None,
+        users: Iterable[str] = (),
+        announced: Announcement | None = None,
     ) -> None:
         self.emitted.append((event, envelope_id, list(users)))
+        self.emitted_announced.append(announced)
 
     async def flash(self, message: object) -> None:
         self.flashed.append(message)

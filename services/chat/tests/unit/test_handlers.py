@@ -65,6 +65,38 @@ async def test_a_replayed_post_returns_the_original_and_is_announced_under_the_s
     assert [i for _, i in posted] == [f"{first.message.id}.posted"] * 2
 
 
+async def test_message_changes_are_published_by_the_store_and_appended_under_one_envelope(
+    store: Store,
+) -> None:
+    # The store publishes the frame with its cache write; the stream entry reuses its envelope.
+    convs, msgs, _, _ = handlers(store)
+    conv = await new_group(convs, "a", "b")
+    posted = await msgs.post(
+        wire.PostMessage(sender_id="a", conversation_id=conv, client_msg_id="c1", body="hi")
+    )
+    await msgs.edit(wire.EditMessage(user_id="a", conversation_id=conv, seq=1, body="hey"))
+    await msgs.delete(wire.DeleteMessage(user_id="a", conversation_id=conv, seq=1))
+    emitted = zip(store.emitted, store.emitted_announced, strict=True)
+    changes = [(e, i, a) for (e, i, _), a in emitted][1:]
+    assert [type(e).__name__ for e, _, _ in changes] == [
+        "MessagePosted",
+        "MessageEdited",
+        "MessageDeleted",
+    ]
+    assert [i for _, i, _ in changes] == [
+        f"{posted.message.id}.posted",
+        f"{posted.message.id}.v2",
+        f"{posted.message.id}.deleted",
+    ]
+    assert [(m.version, a) for m, a in store.announced] == [
+        (1, changes[0][2]),
+        (2, changes[1][2]),
+        (3, changes[2][2]),
+    ]
+    assert all(a is not None and a.channel == f"rt:{{conv:{conv}}}" for _, _, a in changes)
+    assert all(a is not None and a.envelope.id == i for _, i, a in changes)
+
+
 async def test_reads_by_non_members_are_not_found_and_writes_forbidden(store: Store) -> None:
     convs, msgs, reading, typing = handlers(store)
     conv = await new_group(convs, "a", "b")

@@ -9,6 +9,11 @@ the record, and a failed append fails the handler, which is retried and emits ag
 same envelope id (consumers and the gateway drop the copy); the channel is the fast path and a
 failure there is logged, not raised. Sending them one after the other would add a round trip to
 every message's delivery.
+
+A message's own events are announced differently: :meth:`BusEvents.announcement` gives the
+encoded frame to the message store, whose cache-write script publishes it in the same call (the
+recent-message hash and the channel share the conversation's slot), and ``emit(...,
+announced=...)`` then only appends the stream entry, under the same envelope.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from chat.store.protocols import Announcement
 from contracts import realtime, registry
 from contracts.base import ChannelMessage, Event
 from shared.bus import Publisher
@@ -36,16 +42,38 @@ class BusEvents:
         self._conv = registry.channel("rt.conv")
         self._user = registry.channel("rt.user")
 
-    async def emit(
-        self, event: object, *, envelope_id: str | None = None, users: Iterable[str] = ()
-    ) -> None:
-        """Append to ``chat.events``, then publish on the conversation's and users' channels."""
+    def announcement(self, event: object, *, envelope_id: str | None = None) -> Announcement:
+        """``event``'s frame for its conversation's channel, encoded, with its envelope."""
         assert isinstance(event, Event)
         envelope = self._publisher.envelope_for(event)
         if envelope_id is not None:
             envelope = msgspec.structs.replace(envelope, id=envelope_id)
+        return Announcement(
+            command=self._pubsub.command,
+            channel=self._conv.key(str(event.partition_value())),
+            payload=self._pubsub.encode(realtime.frame_with(envelope, event)),
+            envelope=envelope,
+        )
+
+    async def emit(
+        self,
+        event: object,
+        *,
+        envelope_id: str | None = None,
+        users: Iterable[str] = (),
+        announced: Announcement | None = None,
+    ) -> None:
+        """Append to ``chat.events``, then publish on the conversation's and users' channels
+        (the conversation's only when not ``announced`` there already)."""
+        assert isinstance(event, Event)
+        if announced is not None:
+            envelope = announced.envelope
+        else:
+            envelope = self._publisher.envelope_for(event)
+            if envelope_id is not None:
+                envelope = msgspec.structs.replace(envelope, id=envelope_id)
         frame = realtime.frame_with(envelope, event)
-        channels = [self._conv.key(str(event.partition_value()))]
+        channels = [] if announced is not None else [self._conv.key(str(event.partition_value()))]
         channels += [self._user.key(u) for u in users]
 
         async def fast_path() -> None:
@@ -54,6 +82,9 @@ class BusEvents:
             except Exception:
                 log.warning("real-time publish on %s failed", ", ".join(channels), exc_info=True)
 
+        if not channels:
+            await self._publisher.publish(event, envelope=envelope)
+            return
         await asyncio.gather(self._publisher.publish(event, envelope=envelope), fast_path())
 
     async def flash(self, message: object) -> None:

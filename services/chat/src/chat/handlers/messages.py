@@ -17,7 +17,7 @@ from chat.domain.errors import ConflictError, NotFoundError
 from chat.domain.messages import Draft
 from chat.handlers import shapes
 from chat.handlers.conversations import member_view, member_write
-from chat.store.protocols import ConversationStore, EventSink, MessageStore
+from chat.store.protocols import Announcement, ConversationStore, EventSink, MessageStore
 from contracts import chat as wire
 
 
@@ -49,27 +49,33 @@ class Messages:
             mentions=mentions,
             created_at=self._clock(),
         )
-        message, replay = await self._messages.append(draft)
-        shown = shapes.message(message)
-        await self._events.emit(
-            wire.MessagePosted(conversation_id=conv.id, message=shown),
-            envelope_id=f"{message.id}.posted",
+        herald = _Herald(
+            self._events,
+            lambda m: wire.MessagePosted(
+                conversation_id=m.conversation_id, message=shapes.message(m)
+            ),
+            lambda m: f"{m.id}.posted",
         )
-        return wire.PostResult(message=shown, replay=replay)
+        message, replay = await self._messages.append(draft, announce=herald.announce)
+        await herald.emit(message)
+        return wire.PostResult(message=shapes.message(message), replay=replay)
 
     async def edit(self, cmd: wire.EditMessage) -> wire.ChatMessage:
         """Change the body of one's own message (keeps the edit time)."""
         await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         changed = rules.edit(current, editor_id=cmd.user_id, body=cmd.body, at=self._clock())
-        if not await self._messages.save(changed):
-            raise ConflictError("the message changed meanwhile; read it again")
-        shown = shapes.message(changed)
-        await self._events.emit(
-            wire.MessageEdited(conversation_id=changed.conversation_id, message=shown),
-            envelope_id=f"{changed.id}.v{changed.version}",
+        herald = _Herald(
+            self._events,
+            lambda m: wire.MessageEdited(
+                conversation_id=m.conversation_id, message=shapes.message(m)
+            ),
+            lambda m: f"{m.id}.v{m.version}",
         )
-        return shown
+        if not await self._messages.save(changed, announce=herald.announce):
+            raise ConflictError("the message changed meanwhile; read it again")
+        await herald.emit(changed)
+        return shapes.message(changed)
 
     async def delete(self, cmd: wire.DeleteMessage) -> wire.ChatMessage:
         """Turn a message into a tombstone (its sender, or a group's owner or admin)."""
@@ -77,17 +83,19 @@ class Messages:
         current = await self._found(cmd.conversation_id, cmd.seq)
         tombstone = rules.delete(current, conv=conv, actor_id=cmd.user_id)
         if tombstone is not current:
-            if not await self._messages.save(tombstone):
-                raise ConflictError("the message changed meanwhile; read it again")
-            await self._events.emit(
-                wire.MessageDeleted(
-                    conversation_id=conv.id,
-                    seq=tombstone.seq,
-                    message_id=tombstone.id,
+            herald = _Herald(
+                self._events,
+                lambda m: wire.MessageDeleted(
+                    conversation_id=m.conversation_id,
+                    seq=m.seq,
+                    message_id=m.id,
                     deleted_by=cmd.user_id,
                 ),
-                envelope_id=f"{tombstone.id}.deleted",
+                lambda m: f"{m.id}.deleted",
             )
+            if not await self._messages.save(tombstone, announce=herald.announce):
+                raise ConflictError("the message changed meanwhile; read it again")
+            await herald.emit(tombstone)
         return shapes.message(tombstone)
 
     async def history(self, cmd: wire.GetHistory) -> wire.History:
@@ -104,3 +112,40 @@ class Messages:
         if message is None:
             raise NotFoundError(f"no message {seq} in {conversation_id}")
         return message
+
+
+class _Herald:
+    """The event of a message change, announced by the store with its write where it can.
+
+    The store calls :meth:`announce` with the stored message (its cache write publishes the
+    frame in the same round trip); :meth:`emit` then appends the event to the stream under the
+    same envelope, or, if the store announced nothing, also publishes it.
+    """
+
+    def __init__(
+        self,
+        events: EventSink,
+        event_of: Callable[[rules.Message], object],
+        envelope_id_of: Callable[[rules.Message], str],
+    ) -> None:
+        self._events = events
+        self._event_of = event_of
+        self._envelope_id_of = envelope_id_of
+        self._announced: tuple[object, Announcement] | None = None
+
+    def announce(self, message: rules.Message) -> Announcement:
+        event = self._event_of(message)
+        announcement = self._events.announcement(event, envelope_id=self._envelope_id_of(message))
+        self._announced = (event, announcement)
+        return announcement
+
+    async def emit(self, message: rules.Message) -> None:
+        if self._announced is not None:
+            event, announcement = self._announced
+            await self._events.emit(
+                event, envelope_id=announcement.envelope.id, announced=announcement
+            )
+        else:
+            await self._events.emit(
+                self._event_of(message), envelope_id=self._envelope_id_of(message)
+            )

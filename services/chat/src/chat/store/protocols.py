@@ -5,9 +5,9 @@ The same behaviour suite runs against the in-memory fakes of the unit tests and 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from chat.domain.conversations import Conversation, Member
 from chat.domain.messages import Draft, Message
@@ -21,6 +21,21 @@ class Summary:
     last_seq: int
     unread: int
     last_message: Message | None
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A real-time frame ready to go out: ``command`` (SPUBLISH or PUBLISH) ``channel``
+    ``payload``, and the envelope it carries (the event's stream entry reuses it)."""
+
+    command: str
+    channel: str
+    payload: bytes
+    envelope: Any
+
+
+Announce = Callable[[Message], Announcement]
+"""What to publish about a message once it is stored (given the stored message)."""
 
 
 class ConversationStore(Protocol):
@@ -58,18 +73,21 @@ class ConversationStore(Protocol):
 class MessageStore(Protocol):
     """Messages, with their per-conversation sequence numbers."""
 
-    async def append(self, draft: Draft) -> tuple[Message, bool]:
+    async def append(
+        self, draft: Draft, *, announce: Announce | None = None
+    ) -> tuple[Message, bool]:
         """Store ``draft`` with the next sequence number, or return the message already stored
-        with its client message id; the flag says it was such a replay."""
+        with its client message id; the flag says it was such a replay. ``announce`` is
+        published once the message is stored (with the cache write, where there is one)."""
         ...
 
     async def get(self, conversation_id: str, seq: int) -> Message | None:
         """One message by sequence number."""
         ...
 
-    async def save(self, message: Message) -> bool:
+    async def save(self, message: Message, *, announce: Announce | None = None) -> bool:
         """Store a changed message (edit, tombstone) if its previous version is the stored one;
-        False when someone changed it first."""
+        False when someone changed it first. ``announce`` is published when it was stored."""
         ...
 
     async def history(
@@ -145,12 +163,22 @@ class Throttle(Protocol):
 class EventSink(Protocol):
     """Where the handlers announce changes: the event stream and the real-time channels."""
 
+    def announcement(self, event: object, *, envelope_id: str | None = None) -> Announcement:
+        """``event``'s frame for its conversation's channel, for a store to publish together
+        with its own write; ``emit(event, announced=...)`` then appends the same envelope."""
+        ...
+
     async def emit(
-        self, event: object, *, envelope_id: str | None = None, users: Iterable[str] = ()
+        self,
+        event: object,
+        *,
+        envelope_id: str | None = None,
+        users: Iterable[str] = (),
+        announced: Announcement | None = None,
     ) -> None:
         """Append ``event`` to ``chat.events`` (with ``envelope_id`` when given, so a re-emission
-        is deduplicated by consumers) and publish it on its conversation's channel and on the
-        channels of ``users``."""
+        is deduplicated by consumers) and publish it on its conversation's channel (unless
+        ``announced`` there already) and on the channels of ``users``."""
         ...
 
     async def flash(self, message: object) -> None:

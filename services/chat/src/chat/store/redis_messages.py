@@ -11,7 +11,9 @@ database and fills the hash. One Lua script does every write, so that:
   ``version`` always wins);
 - a fill merges: it never lowers ``h``, and extends ``f`` downwards only when it reaches the
   current range (no hole can be claimed);
-- the range is trimmed to the last ``RECENT_SIZE`` numbers, and every write renews the TTL.
+- the range is trimmed to the last ``RECENT_SIZE`` numbers, and every write renews the TTL;
+- a post, edit or delete publishes its real-time frame on the conversation's channel (same slot)
+  in the same call, after the write: one round trip for the cache and the real-time fast path.
 """
 
 from __future__ import annotations
@@ -21,21 +23,25 @@ from datetime import datetime
 import msgspec
 
 from chat.domain.messages import Draft, Message, window
+from chat.store.protocols import Announce, Announcement
 from chat.store.sql_messages import SqlMessages
 from chat.store.ttl import RECENT_SIZE
+from contracts import registry
 from shared.keys import KeySpace
 from shared.redis.client import AnyRedis
 from shared.ttl import TtlRule
 
 # KEYS[1]: the hash. ARGV: mode (post|update|fill), ttl_ms, cap, top (fill: the last seq when
-# loaded), then (seq, version, payload) triples.
+# loaded), then an announcement (publish command, channel, payload; three empty strings for
+# none), then (seq, version, payload) triples. The channel is the conversation's real-time
+# channel, in the hash's slot ({conv:<id>}); it is a channel, not a key, so it is not in KEYS.
 _WRITE = """
 local key, mode = KEYS[1], ARGV[1]
 local ttl, cap, top = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local f = tonumber(redis.call('HGET', key, 'f'))
 local h = tonumber(redis.call('HGET', key, 'h'))
 local low, high
-for i = 5, #ARGV, 3 do
+for i = 8, #ARGV, 3 do
   local seq, ver = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   if f == nil or seq > f then
     local cur = redis.call('HGET', key, ARGV[i])
@@ -64,6 +70,7 @@ if h ~= nil then
   redis.call('HSET', key, 'f', f, 'h', h)
 end
 redis.call('PEXPIRE', key, ttl)
+if ARGV[5] ~= '' then redis.call(ARGV[5], ARGV[6], ARGV[7]) end
 return 1
 """
 
@@ -102,13 +109,32 @@ class RecentMessages:
         return self._keyspace.key("recent", tag=f"conv:{conversation_id}")
 
     async def write(
-        self, conversation_id: str, batch: list[Message], *, mode: str, top: int = 0
+        self,
+        conversation_id: str,
+        batch: list[Message],
+        *,
+        mode: str,
+        top: int = 0,
+        announce: Announcement | None = None,
     ) -> None:
-        """Run the write script (``mode``: post, update or fill)."""
+        """Run the write script (``mode``: post, update or fill); it publishes ``announce``
+        (on the conversation's channel) after the write, in the same call."""
         args: list[str | int | bytes] = [mode, self._rule.sample_ms(), self.size, top]
+        if announce is None:
+            args += ["", "", ""]
+        else:
+            if announce.command not in ("SPUBLISH", "PUBLISH"):
+                raise ValueError(f"not a publish command: {announce.command}")
+            if announce.channel != self.channel(conversation_id):
+                raise ValueError(f"{announce.channel} is not the channel of {conversation_id}")
+            args += [announce.command, announce.channel, announce.payload]
         for m in batch:
             args += [m.seq, m.version, _encoder.encode(_cached(m))]
         await self._script(keys=[self.key(conversation_id)], args=args, client=self._client)
+
+    def channel(self, conversation_id: str) -> str:
+        """The conversation's real-time channel (in the hash's slot): where the script publishes."""
+        return registry.channel("rt.conv").key(conversation_id)
 
     async def read(
         self, conversation_id: str, *, before: int | None, after: int | None, limit: int
@@ -149,21 +175,34 @@ class CachedMessages:
         self._sql = sql
         self._recent = recent
 
-    async def append(self, draft: Draft) -> tuple[Message, bool]:
-        """Store in the database, then write the message through to the cache."""
+    async def append(
+        self, draft: Draft, *, announce: Announce | None = None
+    ) -> tuple[Message, bool]:
+        """Store in the database, then write the message through to the cache (and publish
+        ``announce`` in the same script call)."""
         message, replay = await self._sql.append(draft)
-        await self._recent.write(message.conversation_id, [message], mode="post")
+        await self._recent.write(
+            message.conversation_id,
+            [message],
+            mode="post",
+            announce=None if announce is None else announce(message),
+        )
         return message, replay
 
     async def get(self, conversation_id: str, seq: int) -> Message | None:
         """From the database (edits and deletes start here, so they see the truth)."""
         return await self._sql.get(conversation_id, seq)
 
-    async def save(self, message: Message) -> bool:
-        """Store the change, then write the new version through."""
+    async def save(self, message: Message, *, announce: Announce | None = None) -> bool:
+        """Store the change, then write the new version through (publishing ``announce``)."""
         saved = await self._sql.save(message)
         if saved:
-            await self._recent.write(message.conversation_id, [message], mode="update")
+            await self._recent.write(
+                message.conversation_id,
+                [message],
+                mode="update",
+                announce=None if announce is None else announce(message),
+            )
         return saved
 
     async def history(
