@@ -51,11 +51,10 @@ class SqlMessages:
         try:
             if self._one_statement:
                 async with self._autocommit.connect() as conn:
-                    params = {f"p_{k}": v for k, v in _row_of(message).items() if k != "seq"}
-                    seq = await conn.scalar(_POST, params)
+                    seq = await conn.scalar(_POST, _params(message))
             else:
                 async with self._engine.begin() as conn:
-                    seq = await conn.scalar(_bump(message))
+                    seq = await conn.scalar(_BUMP, _params(message))
                     if seq is not None:
                         await conn.execute(
                             messages.insert().values(**_row_of(replace(message, seq=seq)))
@@ -159,34 +158,27 @@ async def _by_client_id(conn: AsyncConnection, draft: Draft) -> Message | None:
     return None if row is None else message_of(row)
 
 
-def _bump(message: Message) -> Update:
-    """The conversation's next sequence number (``RETURNING last_seq``; no row, no number)."""
-    return (
-        update(conversations)
-        .where(conversations.c.id == message.conversation_id)
-        .values(last_seq=conversations.c.last_seq + 1, last_activity_at=message.created_at)
-        .returning(conversations.c.last_seq)
+# The conversation's next sequence number (``RETURNING last_seq``; no row, no number). Built
+# once with bound parameters (``p_conversation_id``, ``p_created_at``: a parameter named like a
+# column would be taken for a SET value by SQLAlchemy), so it is compiled once, not per post.
+_BUMP: Update = (
+    update(conversations)
+    .where(conversations.c.id == bindparam("p_conversation_id"))
+    .values(
+        last_seq=conversations.c.last_seq + literal_column("1"),
+        last_activity_at=bindparam("p_created_at", type_=conversations.c.last_activity_at.type),
     )
+    .returning(conversations.c.last_seq)
+)
 
 
 def _post_statement() -> Insert:
     """``WITH bumped AS (UPDATE conversations ... RETURNING last_seq) INSERT INTO messages
     SELECT ..., bumped.last_seq, ... FROM bumped RETURNING seq``: no row if no conversation.
 
-    Built once with bound parameters (``p_<column>``, ``seq`` aside; a parameter named like a
-    column of the table would be taken for an insert value by SQLAlchemy): SQLAlchemy
-    compiles it once and each post only binds values, instead of building and hashing a new
-    statement tree per post."""
-    bumped = (
-        update(conversations)
-        .where(conversations.c.id == bindparam("p_conversation_id"))
-        .values(
-            last_seq=conversations.c.last_seq + literal_column("1"),
-            last_activity_at=bindparam("p_created_at", type_=conversations.c.last_activity_at.type),
-        )
-        .returning(conversations.c.last_seq)
-        .cte("bumped")
-    )
+    Bound parameters ``p_<column>`` (``seq`` aside), as in ``_BUMP``: compiled once, a post
+    only binds values (:func:`_params`)."""
+    bumped = _BUMP.cte("bumped")
     names = [c.name for c in messages.c]
     values = [
         bumped.c.last_seq if name == "seq" else bindparam(f"p_{name}", type_=messages.c[name].type)
@@ -196,6 +188,11 @@ def _post_statement() -> Insert:
 
 
 _POST = _post_statement()
+
+
+def _params(message: Message) -> dict[str, Any]:
+    """The bound parameters of ``_BUMP`` and ``_POST`` for ``message``."""
+    return {f"p_{k}": v for k, v in _row_of(message).items() if k != "seq"}
 
 
 def _row_of(message: Message) -> dict[str, Any]:
