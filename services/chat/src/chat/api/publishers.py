@@ -26,7 +26,7 @@ import msgspec
 
 from chat.store.protocols import Announcement
 from contracts import realtime, registry
-from contracts.base import ChannelMessage, Event
+from contracts.base import ChannelMessage, Envelope, Event
 from shared.bus import Publisher
 from shared.pubsub import PubSub
 
@@ -45,9 +45,7 @@ class BusEvents:
     def announcement(self, event: object, *, envelope_id: str | None = None) -> Announcement:
         """``event``'s frame for its conversation's channel, encoded, with its envelope."""
         assert isinstance(event, Event)
-        envelope = self._publisher.envelope_for(event)
-        if envelope_id is not None:
-            envelope = msgspec.structs.replace(envelope, id=envelope_id)
+        envelope = self._envelope(event, envelope_id)
         return Announcement(
             command=self._pubsub.command,
             channel=self._conv.key(str(event.partition_value())),
@@ -68,13 +66,15 @@ class BusEvents:
         assert isinstance(event, Event)
         if announced is not None:
             envelope = announced.envelope
+            channels = [self._user.key(u) for u in users]
         else:
-            envelope = self._publisher.envelope_for(event)
-            if envelope_id is not None:
-                envelope = msgspec.structs.replace(envelope, id=envelope_id)
+            envelope = self._envelope(event, envelope_id)
+            channels = [self._conv.key(str(event.partition_value()))]
+            channels += [self._user.key(u) for u in users]
+        if not channels:
+            await self._publisher.publish(event, envelope=envelope)
+            return
         frame = realtime.frame_with(envelope, event)
-        channels = [] if announced is not None else [self._conv.key(str(event.partition_value()))]
-        channels += [self._user.key(u) for u in users]
 
         async def fast_path() -> None:
             try:
@@ -82,10 +82,13 @@ class BusEvents:
             except Exception:
                 log.warning("real-time publish on %s failed", ", ".join(channels), exc_info=True)
 
-        if not channels:
-            await self._publisher.publish(event, envelope=envelope)
-            return
         await asyncio.gather(self._publisher.publish(event, envelope=envelope), fast_path())
+
+    def _envelope(self, event: Event, envelope_id: str | None) -> Envelope:
+        envelope = self._publisher.envelope_for(event)
+        if envelope_id is not None:
+            envelope = msgspec.structs.replace(envelope, id=envelope_id)
+        return envelope
 
     async def flash(self, message: object) -> None:
         """Publish a droppable real-time-only message on its conversation's channel."""

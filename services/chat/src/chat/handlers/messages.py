@@ -57,7 +57,7 @@ class Messages:
             lambda m: f"{m.id}.posted",
         )
         message, replay = await self._messages.append(draft, announce=herald.announce)
-        await herald.emit(message)
+        await herald.emit()
         return wire.PostResult(message=shapes.message(message), replay=replay)
 
     async def edit(self, cmd: wire.EditMessage) -> wire.ChatMessage:
@@ -74,7 +74,7 @@ class Messages:
         )
         if not await self._messages.save(changed, announce=herald.announce):
             raise ConflictError("the message changed meanwhile; read it again")
-        await herald.emit(changed)
+        await herald.emit()
         return shapes.message(changed)
 
     async def delete(self, cmd: wire.DeleteMessage) -> wire.ChatMessage:
@@ -95,7 +95,7 @@ class Messages:
             )
             if not await self._messages.save(tombstone, announce=herald.announce):
                 raise ConflictError("the message changed meanwhile; read it again")
-            await herald.emit(tombstone)
+            await herald.emit()
         return shapes.message(tombstone)
 
     async def history(self, cmd: wire.GetHistory) -> wire.History:
@@ -115,11 +115,11 @@ class Messages:
 
 
 class _Herald:
-    """The event of a message change, announced by the store with its write where it can.
+    """The event of a message change, announced by the store with its write.
 
     The store calls :meth:`announce` with the stored message (its cache write publishes the
     frame in the same round trip); :meth:`emit` then appends the event to the stream under the
-    same envelope, or, if the store announced nothing, also publishes it.
+    same envelope.
     """
 
     def __init__(
@@ -139,13 +139,8 @@ class _Herald:
         self._announced = (event, announcement)
         return announcement
 
-    async def emit(self, message: rules.Message) -> None:
-        if self._announced is not None:
-            event, announcement = self._announced
-            await self._events.emit(
-                event, envelope_id=announcement.envelope.id, announced=announcement
-            )
-        else:
-            await self._events.emit(
-                self._event_of(message), envelope_id=self._envelope_id_of(message)
-            )
+    async def emit(self) -> None:
+        if self._announced is None:  # the store broke its contract: say so, do not go quiet
+            raise RuntimeError("the message store stored a message without announcing it")
+        event, announcement = self._announced
+        await self._events.emit(event, envelope_id=announcement.envelope.id, announced=announcement)
