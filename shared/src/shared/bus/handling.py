@@ -117,8 +117,13 @@ class Runner:
                 reply = codec.encode(_as_reply(result))
                 # Kept before it is sent: a duplicate of the command that arrives once the caller
                 # has the reply (a producer retry) must find it, or it would get no answer. It is
-                # kept here until the acknowledgement script stores it with the message's mark.
-                if self._settings.reply_ttl > 0 and d.envelope.reply_to:
+                # kept here until the acknowledgement script stores it with the message's mark
+                # (a type without marks keeps none: its handler answers a duplicate itself).
+                if (
+                    self._settings.reply_ttl > 0
+                    and d.envelope.reply_to
+                    and self._settings.marks(d.envelope.type)
+                ):
                     self.kept[d.envelope.id] = reply
                 await self._replies.send_encoded(d.envelope, reply)
             self._count(d, "handled")

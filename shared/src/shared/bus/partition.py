@@ -227,8 +227,11 @@ class PartitionWorker:
         if not fresh:
             return
         # Replays run again on purpose; idempotent handlers need no marks read (nor written).
-        first_time = [i for i in fresh if i.delivery.replay or not self._marked(i.delivery)]
-        checked = [i for i in fresh if not i.delivery.replay and self._marked(i.delivery)]
+        first_time: list[_Item] = []
+        checked: list[_Item] = []
+        for item in fresh:
+            marked = not item.delivery.replay and self._settings.marks(item.delivery.envelope.type)
+            (checked if marked else first_time).append(item)
         if checked:
             keys = [self._mark(i.delivery.envelope.id) for i in checked]
             marks: list[Any] = []
@@ -307,12 +310,11 @@ class PartitionWorker:
                 lane.popleft()
                 self._budget.give(1)
                 message_id = item.delivery.envelope.id
-                if outcome is Outcome.HANDLED and self._marked(item.delivery):
+                if outcome is Outcome.HANDLED and self._settings.marks(item.delivery.envelope.type):
                     reply = self._runner.kept.get(message_id)
                     self._finish(item.delivery.entry_id, mark_id=message_id, reply=reply)
-                else:
+                else:  # no mark: the runner kept no reply either
                     self._active.discard(message_id)
-                    self._runner.settled([message_id])  # no mark to carry a reply
                     self._finish(item.delivery.entry_id, mark_id=None)
         finally:
             self._budget.give(len(lane))
@@ -320,10 +322,6 @@ class PartitionWorker:
                 self._active.discard(left.delivery.envelope.id)
                 self._held.discard(left.delivery.entry_id)
             del self._lanes[key]
-
-    def _marked(self, delivery: wire.Delivery) -> bool:
-        """Whether this delivery's type has "handled" marks (read first, written when done)."""
-        return self._settings.dedupe and delivery.envelope.type not in self._settings.idempotent
 
     def _finish(self, entry_id: str, *, mark_id: str | None, reply: bytes | None = None) -> None:
         self._held.discard(entry_id)

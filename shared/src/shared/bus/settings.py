@@ -39,3 +39,8 @@ class ConsumerSettings(BaseModel):
     """How long a command's reply is kept, so a duplicate of the command gets it again."""
     ack_batch: int = Field(default=512, ge=1)
     """Most entries one acknowledgement call carries."""
+
+    def marks(self, type_name: str) -> bool:
+        """Whether messages of ``type_name`` get "handled" marks (read first, written when done;
+        a command's reply kept beside the mark)."""
+        return self.dedupe and type_name not in self.idempotent
