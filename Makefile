@@ -39,8 +39,12 @@ typecheck: ## mypy --strict over every package
 imports: ## import-linter: layer rules and no service importing another
 	@$(RUN) lint-imports
 
-contracts-check: ## Fail on a message schema change incompatible with contracts/schemas
-	@$(RUN) parley contracts check
+# Schema revisions committed at this revision and its ancestors must all stay in the history
+# (a branch's CI may set it to its merge base: make contracts-check CONTRACTS_BASE=$(git merge-base ...)).
+CONTRACTS_BASE ?= HEAD
+
+contracts-check: ## Fail on an incompatible, unexported or hand-edited schema, or an invalid asyncapi.json
+	@$(RUN) parley contracts check --git-base $(CONTRACTS_BASE)
 
 contracts-export: ## Write contracts/schemas and docs/asyncapi.json from the code
 	@$(RUN) parley contracts export

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -175,3 +176,82 @@ def test_export_is_deterministic(tmp_path: Path) -> None:
     again = run("export", first)
     assert "schemas up to date" in again.output
     assert (first[1] / "asyncapi.json").read_bytes() == (DOCS / "asyncapi.json").read_bytes()
+
+
+def test_a_hand_edit_of_a_committed_schema_file_fails_the_check(copy: tuple[Path, Path]) -> None:
+    def tighten_the_body(doc: dict[str, Any]) -> None:
+        doc["$defs"]["PostMessage"]["properties"]["body"]["maxLength"] = 100
+
+    edit(copy[0] / f"{POST}.json", tighten_the_body)
+    result = run("check", copy)
+    assert result.exit_code == 1
+    assert f"EDITED   {POST}.json: differs from what" in result.output
+    assert run("export", copy).exit_code == 0
+    assert run("check", copy).exit_code == 0
+
+
+def test_an_asyncapi_document_that_breaks_the_asyncapi_3_schema_fails_the_check(
+    copy: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from parley import contracts_cmd
+
+    def broken() -> dict[str, Any]:
+        document = json.loads((DOCS / "asyncapi.json").read_text())
+        first = next(iter(document["channels"]))
+        document["channels"][first]["subscribe"] = {"message": {}}  # an AsyncAPI 2 shape
+        return dict(document)
+
+    monkeypatch.setattr(contracts_cmd, "asyncapi_document", broken)
+    assert run("export", copy).exit_code == 0
+    result = run("check", copy)
+    assert result.exit_code == 1
+    assert "asyncapi.json: not valid AsyncAPI 3.0.0 at channels/" in result.output
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> tuple[Path, Path]:
+    """The committed schemas in a git repository of their own, one commit."""
+    schemas, docs = tmp_path / "contracts" / "schemas", tmp_path / "docs"
+    shutil.copytree(SCHEMAS, schemas)
+    docs.mkdir()
+    shutil.copy(DOCS / "asyncapi.json", docs / "asyncapi.json")
+    git(tmp_path, "init", "-q")
+    git(tmp_path, "add", ".")
+    git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "schemas")
+    return schemas, docs
+
+
+def test_a_forced_export_that_rewrites_a_released_revision_fails_against_git_history(
+    repo: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run("check", repo, "--git-base", "HEAD").exit_code == 0
+    swap(monkeypatch, TightPostMessage)
+    assert run("export", repo, "--force").exit_code == 0
+    git(repo[0].parents[1], "commit", "-qam", "forced")
+    assert run("check", repo).exit_code == 0  # the files alone agree with the code now
+    result = run("check", repo, "--git-base", "HEAD")
+    assert result.exit_code == 1
+    assert f"{POST}: a revision committed in HEAD or before is gone from its history" in (
+        result.output
+    )
+    assert "maxLength 4000 -> 100 (tightened) (against HEAD or before)" in result.output
+
+
+def test_a_compatible_export_keeps_the_git_history_check_green(
+    repo: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swap(monkeypatch, ExtendedPostMessage)
+    assert run("export", repo).exit_code == 0
+    git(repo[0].parents[1], "commit", "-qam", "compatible")
+    result = run("check", repo, "--git-base", "HEAD")
+    assert result.exit_code == 0, result.output
+
+
+def test_an_unknown_git_base_is_a_clear_failure(repo: tuple[Path, Path]) -> None:
+    result = run("check", repo, "--git-base", "no-such-revision")
+    assert result.exit_code == 1
+    assert "contracts check failed: git rev-list no-such-revision" in result.output

@@ -3,7 +3,11 @@
 * ``export`` writes ``contracts/schemas/`` (one JSON Schema per message version, their history,
   the registry) and ``docs/asyncapi.json``; it refuses to write a breaking change.
 * ``check`` exits 1 with a list of findings when the code breaks a committed schema, has a message
-  with no committed schema, or has changes that were not exported. ``make test`` runs it.
+  with no committed schema, has changes that were not exported, or when a committed file differs
+  from what ``export`` writes; ``docs/asyncapi.json`` must also be a valid AsyncAPI 3.0 document.
+  With ``--git-base REV`` it also reads every revision committed at REV and its ancestors: none may
+  be gone from the history, and the code must stay compatible with each. ``make test`` runs it
+  with ``--git-base HEAD``.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from typing import Annotated
 import typer
 
 from contracts.asyncapi import asyncapi_document
-from contracts.snapshots import EXPORT_HINT, check, dumps, export
+from contracts.snapshots import EXPORT_HINT, check, check_released, dumps, export
+from parley.asyncapi_spec import asyncapi_errors
+from parley.schema_history import GitHistoryError, released_revisions
 from shared.service.paths import repo_root
 
 app = typer.Typer(help="Message schemas: export them, check compatibility.", no_args_is_help=True)
@@ -68,14 +74,35 @@ def export_cmd(
     typer.echo(f"{len(written)} file(s) written" if written else "schemas up to date")
 
 
+GitBase = Annotated[
+    str | None,
+    typer.Option(
+        "--git-base",
+        help="Also check against every schema revision committed at this git revision and its "
+        "ancestors (CI: HEAD, or the merge base of a branch).",
+    ),
+]
+
+
 @app.command("check")
-def check_cmd(schemas_dir: SchemasDir = None, docs_dir: DocsDir = None) -> None:
-    """Fail (exit 1) on breaking, missing or unexported schema changes."""
+def check_cmd(
+    schemas_dir: SchemasDir = None, docs_dir: DocsDir = None, git_base: GitBase = None
+) -> None:
+    """Fail (exit 1) on breaking, missing, unexported or hand-edited schemas."""
     schemas, docs = _dirs(schemas_dir, docs_dir)
     report = check(schemas)
     asyncapi = docs / ASYNCAPI_FILE
     if not asyncapi.is_file() or asyncapi.read_text(encoding="utf-8") != dumps(asyncapi_document()):
         report.stale.append(f"{ASYNCAPI_FILE} (docs)")
+    if asyncapi.is_file():
+        report.breaking += [f"{ASYNCAPI_FILE}: {error}" for error in asyncapi_errors(asyncapi)]
+    if git_base is not None:
+        try:
+            released = released_revisions(schemas, git_base)
+        except GitHistoryError as e:
+            typer.echo(f"contracts check failed: {e}", err=True)
+            raise typer.Exit(1) from e
+        report.breaking += check_released(schemas, released, where=f"{git_base} or before")
     for line in report.lines():
         typer.echo(line, err=not report.ok)
     if not report.ok:

@@ -13,6 +13,7 @@ the latest, so two compatible-looking steps cannot add up to a breaking one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from contracts.compat import compare_schemas
 from contracts.schema_docs import REGISTRY_STEM, message_schemas, registry_document
 
-__all__ = ["CheckReport", "check", "dumps", "export"]
+__all__ = ["CheckReport", "check", "check_released", "dumps", "export"]
 
 EXPORT_HINT = "uv run parley contracts export"
 
@@ -38,17 +39,22 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
+    edited: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether CI may pass."""
-        return not (self.breaking or self.missing or self.stale)
+        return not (self.breaking or self.missing or self.stale or self.edited)
 
     def lines(self) -> list[str]:
         """A readable report, one finding per line, breaking changes first."""
         out = [f"BREAKING {line}" for line in self.breaking]
         out += [f"MISSING  {s}: no committed schema; run `{EXPORT_HINT}`" for s in self.missing]
         out += [f"STALE    {s}: change not exported yet; run `{EXPORT_HINT}`" for s in self.stale]
+        out += [
+            f"EDITED   {s}: differs from what `{EXPORT_HINT}` writes (edited by hand?)"
+            for s in self.edited
+        ]
         out += [f"warning  {line}" for line in self.warnings]
         if self.breaking:
             out.append(
@@ -134,7 +140,61 @@ def check(schemas_dir: Path) -> CheckReport:
     else:
         report.missing.append(REGISTRY_STEM)
     report.stale = sorted(set(report.stale))
+    report.edited = _edited_files(schemas_dir, code, report)
     return report
+
+
+def _edited_files(schemas_dir: Path, code: dict[str, Any], report: CheckReport) -> list[str]:
+    """Committed files whose text is not what ``export`` would write for the code as it is.
+
+    A schema whose code changed is already reported (breaking or stale); any other difference
+    is an edit of the file itself, e.g. a tightened ``maxLength`` typed into the JSON.
+    """
+    reported = set(report.stale) | {line.split(": ", 1)[0] for line in report.breaking}
+    edited: list[str] = []
+    for stem, doc in code.items():
+        if stem in reported:
+            continue
+        latest = schemas_dir / f"{stem}.json"
+        if latest.is_file() and latest.read_text(encoding="utf-8") != dumps(doc):
+            edited.append(latest.name)
+        history = schemas_dir / "history" / f"{stem}.json"
+        if history.is_file():
+            text = history.read_text(encoding="utf-8")
+            if text != dumps({"revisions": _revisions(schemas_dir, stem)}):
+                edited.append(f"history/{history.name}")
+    registry_file = schemas_dir / f"{REGISTRY_STEM}.json"
+    if (
+        REGISTRY_STEM not in reported
+        and registry_file.is_file()
+        and registry_file.read_text(encoding="utf-8") != dumps(registry_document())
+    ):
+        edited.append(registry_file.name)
+    return sorted(edited)
+
+
+def check_released(
+    schemas_dir: Path, released: Mapping[str, Sequence[dict[str, Any]]], *, where: str
+) -> list[str]:
+    """Breaking findings against revisions that were committed before (``released``: stem ->
+    revisions, e.g. every version of the history files in git's past, named by ``where``).
+
+    History is append-only once a revision is released: each must still be in the committed
+    history, and the code must stay compatible with it. This is what stops ``export --force``
+    from quietly rewriting a released message.
+    """
+    code = message_schemas()
+    found: set[str] = set()
+    for stem, revisions in sorted(released.items()):
+        kept = {dumps(r) for r in _revisions(schemas_dir, stem)}
+        for revision in revisions:
+            if dumps(revision) not in kept:
+                found.add(f"{stem}: a revision committed in {where} is gone from its history")
+        if stem not in code:
+            continue  # already reported by check() as a removed message, when its file remains
+        breaking, _ = _compare_message(stem, list(revisions), code[stem])
+        found.update(f"{line} (against {where})" for line in breaking)
+    return sorted(found)
 
 
 def export(schemas_dir: Path, *, force: bool = False) -> tuple[CheckReport, list[Path]]:
@@ -152,6 +212,8 @@ def export(schemas_dir: Path, *, force: bool = False) -> tuple[CheckReport, list
     for stem, doc in message_schemas().items():
         revisions = _revisions(schemas_dir, stem)
         if revisions and dumps(revisions[-1]) == dumps(doc):
+            written += _write(schemas_dir / f"{stem}.json", doc)  # undoes a hand edit
+            written += _write(schemas_dir / "history" / f"{stem}.json", {"revisions": revisions})
             continue
         broken = any(line.startswith(f"{stem}: ") for line in report.breaking)
         revisions = [doc] if broken else [*revisions, doc]
