@@ -91,7 +91,7 @@ def test_a_service_s_asyncapi_page_renders_the_fleet_s_contracts(
 
 def test_no_service_publishes_what_an_unauthenticated_request_sends(fleet: Fleet) -> None:
     # FastStream's AsyncAPI page comes with a "try it out" endpoint that publishes the request's
-    # body to the broker; the services serve their own page and not that endpoint.
+    # body to the broker; the services serve their own page and no such endpoint.
     form = {
         "channelName": "rt",
         "message": {"message": {"forged": True}},

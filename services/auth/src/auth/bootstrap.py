@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from faststream.asgi import AsgiFastStream
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from auth.api.commands import AuthCommands
 from auth.api.publishers import to_contract
@@ -208,7 +208,7 @@ def lifecycle(parts: AuthComponents, *consumers: Consumer) -> tuple[Hook, Hook]:
 
 def build(
     runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None = None
-) -> AsgiFastStream:
+) -> Starlette:
     """The auth service's ASGI app on a started runtime."""
     settings = runtime.settings
     assert isinstance(settings, Settings) and runtime.database is not None

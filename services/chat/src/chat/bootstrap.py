@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from faststream.asgi import AsgiFastStream
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from chat.api.publishers import BusEvents
 from chat.api.subscribers import command_handlers, event_handlers
@@ -153,7 +153,7 @@ def consumer(
     )
 
 
-def build(runtime: ServiceRuntime) -> AsgiFastStream:
+def build(runtime: ServiceRuntime) -> Starlette:
     """The chat service's ASGI app on a started runtime."""
     from chat.config import Settings
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from faststream.asgi import AsgiFastStream
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from notification.api.subscribers import Handlers, build_consumers
 from notification.channels import InAppChannel, LogChannel, WebhookChannel
@@ -150,7 +150,7 @@ def assemble(
     )
 
 
-def build(runtime: ServiceRuntime) -> AsgiFastStream:
+def build(runtime: ServiceRuntime) -> Starlette:
     """The notification service's ASGI app on a started runtime."""
     assert runtime.database is not None
     settings = runtime.settings

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from faststream.asgi import AsgiFastStream
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.cache import Cache, InvalidationBus
@@ -134,7 +134,7 @@ def assemble(
     return UserService(*handlers, consumer, sweeper, invalidations, publisher, outbox)
 
 
-def build(runtime: ServiceRuntime) -> AsgiFastStream:
+def build(runtime: ServiceRuntime) -> Starlette:
     """The user service's ASGI app on a started runtime."""
     assert runtime.database is not None, "the user service owns a database"
     settings = runtime.settings

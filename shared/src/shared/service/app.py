@@ -1,14 +1,19 @@
-"""The ASGI application of a service without a public API: FastStream, the admin routes and the
-AsyncAPI page (``shared.service.docs``)."""
+"""The ASGI application of a service without a public API: the admin routes, the AsyncAPI page
+(``shared.service.docs``) and the start and stop of its bus consumers.
+
+A plain Starlette app: the services' messaging is ``shared.bus`` on redis-py, so a FastStream
+broker here would hold an idle Redis connection and serve nothing (see docs/architecture.md).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 
-from faststream.asgi import AsgiFastStream
+from starlette.applications import Starlette
 
-from shared.service.docs import DOCS_PATHS, docs_app
-from shared.service.http import ADMIN_PATHS, admin_app
+from shared.service.docs import docs_app
+from shared.service.http import admin_app
 from shared.service.runtime import ServiceRuntime
 
 Hook = Callable[[], Awaitable[None]]
@@ -19,21 +24,23 @@ def service_app(
     *,
     on_startup: Sequence[Hook] = (),
     on_shutdown: Sequence[Hook] = (),
-) -> AsgiFastStream:
-    """A FastStream app on the runtime's broker that also answers health and metrics requests.
+) -> Starlette:
+    """An app that answers health, metrics and docs requests around the service's own work.
 
-    ``on_startup`` hooks run once the broker is up (start bus consumers there); ``on_shutdown``
-    hooks run first on the way down (stop consumers, so in-flight work finishes and is acked).
+    ``on_startup`` hooks run in order before the first request is served (start bus consumers
+    there); ``on_shutdown`` hooks run in order on the way down (stop consumers, so in-flight work
+    finishes and is acked).
     """
-    admin = admin_app(runtime)
-    docs = docs_app(runtime.name)
-    return AsgiFastStream(
-        runtime.broker,
-        asgi_routes=[
-            *((path, admin) for path in ADMIN_PATHS),
-            *((path, docs) for path in DOCS_PATHS),
-        ],
-        asyncapi_path=None,  # FastStream's page: see shared.service.docs for why not
-        after_startup=list(on_startup),
-        on_shutdown=list(on_shutdown),
-    )
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        for start in on_startup:
+            await start()
+        try:
+            yield
+        finally:
+            for stop in on_shutdown:
+                await stop()
+
+    routes = [*admin_app(runtime).routes, *docs_app(runtime.name).routes]
+    return Starlette(routes=routes, lifespan=lifespan)

@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from faststream.redis import RedisBroker, RedisClusterBroker
 from redis.exceptions import RedisError
 
 from shared.redis.client import AnyRedis, create_client
@@ -50,7 +49,6 @@ class ServiceRuntime:
             Database(settings.database(name)) if owns_database else None
         )
         self._redis: AnyRedis | None = None
-        self.broker = make_broker(settings)
 
     @property
     def redis(self) -> AnyRedis:
@@ -105,12 +103,3 @@ class ServiceRuntime:
 
         assert self.database is not None
         return make_url(self.database.url).render_as_string(hide_password=True)
-
-
-def make_broker(settings: ServiceSettings) -> RedisBroker | RedisClusterBroker:
-    """The FastStream broker of a service: a cluster broker unless ``redis_cluster`` is off."""
-    options = {"username": settings.redis_username, "password": settings.redis_password}
-    options = {k: v for k, v in options.items() if v is not None}
-    if settings.redis_cluster:
-        return RedisClusterBroker(settings.redis_url, **options)  # type: ignore[arg-type]
-    return RedisBroker(settings.redis_url, **options)  # type: ignore[arg-type]
