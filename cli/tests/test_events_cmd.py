@@ -125,8 +125,78 @@ def test_trace_lists_everything_one_request_caused_in_order(
 ) -> None:
     origin = publish(sync_client, f"u{uuid.uuid4().hex}")
     child = publish(sync_client, f"u{uuid.uuid4().hex}", caused_by=origin)
-    lines = run(redis_url, "trace", str(origin.correlation_id), "--since", "5m")
+    lines = run(redis_url, "trace", str(origin.correlation_id), "--since", "5m", "--json")
     assert [x["envelope"]["id"] for x in lines] == [origin.id, child.id]
+
+
+def test_trace_says_which_group_handled_each_message_and_which_dead_lettered_it(
+    redis_url: str, sync_client: Any
+) -> None:
+    user = f"u{uuid.uuid4().hex}"
+    key = SPEC.key_for(user)
+    done, stuck, late = (f"g{uuid.uuid4().hex[:8]}" for _ in range(3))
+    for group in (done, stuck, late):
+        sync_client.xgroup_create(key, group, "$", mkstream=True)
+    origin = publish(sync_client, user)
+    entry_id, fields = sync_client.xrange(key)[-1]
+    sync_client.xreadgroup(done, "c", {key: ">"}, count=10)
+    sync_client.xack(key, done, entry_id)
+    sync_client.xreadgroup(stuck, "c", {key: ">"}, count=10)  # delivered, never acknowledged
+    letter = {
+        PREFIX + k.encode(): v.encode()
+        for k, v in {
+            "stream": SPEC.name,
+            "partition": "0",
+            "entry_id": wire.as_text(entry_id),
+            "group": stuck,
+            "error": "boom: the handler failed",
+            "attempts": "5",
+            "first_failure": "2026-01-01T00:00:00+00:00",
+            "last_failure": "2026-01-01T00:00:01+00:00",
+        }.items()
+    }
+    dlq_id = wire.as_text(sync_client.xadd(SPEC.dead_letter_key(), {**fields, **letter}))
+    try:
+        [item] = run(redis_url, "trace", origin.id, "--since", "5m", "--json")
+        assert item["handled_by"][done] == "handled"
+        assert item["handled_by"][stuck] == "pending"
+        assert item["handled_by"][late] == "unread"
+        assert item["dead_letters"] == [
+            {"dlq_id": dlq_id, "group": stuck, "error": "boom: the handler failed", "attempts": 5}
+        ]
+        tree = CliRunner().invoke(
+            app, ["trace", origin.id, "--since", "5m", "--redis-url", redis_url]
+        )
+        assert tree.exit_code == 0, tree.output
+        assert f"trace {origin.id}  1 message(s)" in tree.output
+        assert "gateway -> gateway.connection_opened v1" in tree.output
+        assert f"group {done} handled" in tree.output
+        assert f"group {stuck} pending" in tree.output
+        assert f"dead letter {dlq_id} group {stuck} after 5 attempt(s)" in tree.output
+    finally:
+        sync_client.xdel(SPEC.dead_letter_key(), dlq_id)
+
+
+def test_the_trace_tree_hangs_each_message_from_its_cause(redis_url: str, sync_client: Any) -> None:
+    origin = publish(sync_client, f"u{uuid.uuid4().hex}")
+    child = publish(sync_client, f"u{uuid.uuid4().hex}", caused_by=origin)
+    grandchild = publish(sync_client, f"u{uuid.uuid4().hex}", caused_by=child)
+    result = CliRunner().invoke(
+        app, ["trace", str(origin.correlation_id), "--since", "5m", "--redis-url", redis_url]
+    )
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.output.splitlines() if "gateway.connection_opened" in line]
+    depth = [len(row) - len(row.lstrip(" │├└─")) for row in rows]
+    assert len(rows) == 3 and depth[0] < depth[1] < depth[2], result.output
+    assert grandchild.causation_id == child.id
+
+
+def test_a_trace_that_finds_nothing_says_so_and_fails(redis_url: str) -> None:
+    result = CliRunner().invoke(
+        app, ["trace", uuid.uuid4().hex, "--since", "1m", "--redis-url", redis_url]
+    )
+    assert result.exit_code == 1
+    assert "no message with correlation id" in result.output
 
 
 def test_dead_letters_are_listed_redriven_and_purged(redis_url: str, sync_client: Any) -> None:

@@ -6,7 +6,7 @@
     parley events replay chat.events --from 1h --to now --group notification [--dry-run]
     parley events dlq list|show|redrive|purge chat.events
     parley events rewind chat.events --group notification --to 2025-01-01T10:00:00Z [--dry-run]
-    parley events trace <correlation id>
+    parley events trace <correlation id> [--json]         a timeline tree of what it caused
 
 Positions (``--from``, ``--to``) are entry ids, ISO times or ages (``30s``, ``15m``, ``2h``).
 The tools connect to ``PARLEY_REDIS_URL`` (default ``redis://127.0.0.1:7001``) or ``--redis-url``.
@@ -22,7 +22,9 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.console import Console
 
+from parley.trace_view import trace_tree
 from shared.bus import admin
 from shared.bus.deadletter import DeadLetters, Provenance
 from shared.bus.errors import BusError
@@ -205,11 +207,21 @@ def rewind_cmd(
 def trace_cmd(
     correlation_id: str,
     since: Annotated[str, typer.Option("--since", help="How far back to look.")] = "1d",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object per message, for machines.")
+    ] = False,
     redis_url: RedisUrl = DEFAULT_URL,
 ) -> None:
-    """Every message one request caused, across all streams, in order."""
-    for item in _run(redis_url, lambda c: admin.trace(c, correlation_id, since=since)):
-        _emit(item)
+    """Every message one request caused, across all streams: a timeline tree (or JSON lines)."""
+    items = _run(redis_url, lambda c: admin.trace(c, correlation_id, since=since))
+    if as_json:
+        for item in items:
+            _emit(item)
+        return
+    if not items:
+        typer.echo(f"no message with correlation id {correlation_id} since {since}", err=True)
+        raise typer.Exit(1)
+    Console(soft_wrap=True).print(trace_tree(correlation_id, items))
 
 
 @dlq_app.command("list")

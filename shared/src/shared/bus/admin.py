@@ -20,7 +20,8 @@ from contracts import registry
 from contracts.base import DecodeError, Message, UnknownMessageError
 from contracts.topology import StreamSpec
 from shared.bus import naming, wire
-from shared.bus.errors import UnknownStreamError
+from shared.bus.deadletter import Provenance
+from shared.bus.errors import DeadLetterError, UnknownStreamError
 from shared.bus.pending import id_before, id_key
 from shared.redis.client import AnyRedis
 
@@ -246,10 +247,16 @@ async def trace(
     client: AnyRedis, correlation_id: str, *, since: str = "1d", limit: int = 100_000
 ) -> list[dict[str, Any]]:
     """Every entry of every declared stream whose correlation id is ``correlation_id``, in time
-    order (scans entries newer than ``since``)."""
+    order (scans entries newer than ``since``).
+
+    Each item also says, per consumer group of its partition, whether the group has handled it
+    (``handled_by``: ``handled``, ``pending`` or ``unread``), and lists the dead letters made of
+    it (``dead_letters``: group, error, attempts).
+    """
     start = to_entry_id(since)
     found: list[tuple[datetime, str, dict[str, Any]]] = []
     for spec in registry.STREAMS:
+        hits = []
         for p, entry_id, fields in await entries_between(client, spec, start, limit=limit):
             try:
                 env = wire.decode_envelope(fields)
@@ -258,10 +265,54 @@ async def trace(
             if env.correlation_id == correlation_id or env.id == correlation_id:
                 item = render(entry_id, fields, partition=p)
                 item["stream"] = spec.name
+                item["handled_by"] = await _group_states(client, spec.key(p), entry_id)
+                hits.append((env, entry_id, item))
+        if hits:
+            letters = await _dead_letters_of(client, spec, {env.id for env, _, _ in hits})
+            for env, entry_id, item in hits:
+                item["dead_letters"] = letters.get(env.id, [])
                 found.append((env.occurred_at, entry_id, item))
     # Entry ids of different partitions tie within a millisecond; the envelope's clock does not.
     found.sort(key=lambda r: (r[0], id_key(r[1])))
     return [item for _, _, item in found]
+
+
+async def _group_states(client: AnyRedis, key: str, entry_id: str) -> dict[str, str]:
+    """Group -> ``handled`` (delivered and acknowledged), ``pending`` or ``unread``."""
+    states: dict[str, str] = {}
+    for g in await client.xinfo_groups(key):
+        group = wire.as_text(g["name"])
+        last = wire.as_text(g["last-delivered-id"])
+        if id_key(last) < id_key(entry_id):
+            states[group] = "unread"
+            continue
+        pending: Any = await client.xpending_range(key, group, entry_id, entry_id, 1)
+        states[group] = "pending" if pending else "handled"
+    return states
+
+
+async def _dead_letters_of(
+    client: AnyRedis, spec: StreamSpec, message_ids: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Message id -> the dead letters of ``spec`` made of that message."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    rows: Any = await client.xrange(spec.dead_letter_key(), "-", "+")
+    for dlq_id, fields in rows:
+        try:
+            env = wire.decode_envelope(fields)
+            prov = Provenance.from_fields(fields)
+        except (DecodeError, DeadLetterError):
+            continue
+        if env.id in message_ids:
+            out.setdefault(env.id, []).append(
+                {
+                    "dlq_id": wire.as_text(dlq_id),
+                    "group": prov.group,
+                    "error": prov.error,
+                    "attempts": prov.attempts,
+                }
+            )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
