@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -69,11 +69,23 @@ class JsonFormatter(logging.Formatter):
 HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(service)s [%(correlation_id)s] %(name)s: %(message)s"
 
 
-def configure_logging(service: str, *, fmt: str | None = None, level: str | None = None) -> None:
-    """Send the root logger's records to stderr in the chosen format, tagged with ``service``."""
+def configure_logging(
+    service: str,
+    *,
+    fmt: str | None = None,
+    level: str | None = None,
+    filters: Sequence[logging.Filter] = (),
+) -> None:
+    """Send the root logger's records to stderr in the chosen format, tagged with ``service``.
+
+    ``filters`` add fields to every record (the runner passes the bus's message context, so a
+    line logged while a message is handled names its message, causation and trace context).
+    """
     fmt = fmt or os.environ.get("PARLEY_LOG_FORMAT", "human")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter(service))
+    for extra in filters:
+        handler.addFilter(extra)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
     else:

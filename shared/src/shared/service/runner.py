@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+from shared.bus.context import MessageContextFilter
 from shared.service.errors import ServiceError, StartupError
 from shared.service.logging import configure_logging
 from shared.service.runtime import ServiceRuntime
@@ -109,7 +110,7 @@ def run_service(
     """Run the command in ``argv`` for service ``name``; returns the process exit code."""
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
-    configure_logging(name)
+    configure_logging(name, filters=[MessageContextFilter()])
     if command not in {"serve", "migrate", "check-config"}:
         print(USAGE.format(name=name), file=sys.stderr)
         return 2
