@@ -39,11 +39,13 @@ typecheck: ## mypy --strict over every package
 imports: ## import-linter: layer rules and no service importing another
 	@$(RUN) lint-imports
 
-contracts-check: ## Fail on a message schema change incompatible with contracts/schemas
+contracts-check: ## Fail on a message schema change incompatible with contracts/schemas, or a stale users.acl
 	@$(RUN) parley contracts check
+	@$(RUN) parley acl check
 
-contracts-export: ## Write contracts/schemas and docs/asyncapi.json from the code
+contracts-export: ## Write contracts/schemas, docs/asyncapi.json and deploy/redis/users.acl from the code
 	@$(RUN) parley contracts export
+	@$(RUN) parley acl export
 
 check-deploy: ## Validate compose.yaml, the Dockerfile, ACLs and monitoring files (no Docker needed)
 	@$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
