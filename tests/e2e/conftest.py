@@ -63,8 +63,8 @@ def fresh_cluster(variable: str, default: str) -> Iterator[LocalCluster]:
     ports = parse_ports(os.environ.get(variable, default))
     cluster = cluster_for_tests(ROOT / ".parley", ports, acl=ClusterAcl.random())
     cluster.reset()
-    cluster.up()
     try:
+        cluster.up()  # inside: a node that failed to start leaves none of the others running
         yield cluster
     finally:
         cluster.reset()
