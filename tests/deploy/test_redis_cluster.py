@@ -345,6 +345,7 @@ def test_a_service_keeps_to_its_own_keys_and_off_admin_commands(
     assert _allowed(deploy_cluster, service, "SET", own, "1", "EX", "10")
     assert _allowed(deploy_cluster, service, "SPUBLISH", f"{service}:cache:{{invalidations}}", "m")
     assert _allowed(deploy_cluster, service, "CLUSTER", "SLOTS")
+    assert _allowed(deploy_cluster, service, "TIME")  # the clock of rate-limit and lease scripts
     assert not _allowed(deploy_cluster, service, "GET", other)
     for command in (
         ("FLUSHALL",),
@@ -489,3 +490,19 @@ async def test_a_reply_reaches_its_caller_and_no_other_service_can_listen_or_for
     finally:
         for client in (gateway, chat, notification):
             await client.aclose()
+
+
+async def test_a_script_cannot_publish_where_its_caller_may_not(
+    deploy_cluster: DeployCluster,
+) -> None:
+    # The script and its key are notification's own; the SPUBLISH inside is checked when it runs.
+    notification = await connect(deploy_cluster, "notification")
+    channel = registry.channel("rt.conv").key("c9")
+    publish = "return redis.call('SPUBLISH', ARGV[1], ARGV[2])"
+    try:
+        with pytest.raises(redis.exceptions.ResponseError, match="can't publish to the channel"):
+            await notification.eval(publish, 1, "notification:probe:{conv:c9}", channel, "forged")
+        own = registry.channel("rt.user").key("u9")
+        assert await notification.eval(publish, 1, "notification:probe:{user:u9}", own, "n") == 0
+    finally:
+        await notification.aclose()
