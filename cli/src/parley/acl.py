@@ -94,9 +94,8 @@ HEADER = """\
 # A service owns its keys and channels (`~<service>:*`, `&<service>:*`). Each selector `( ... )`
 # grants one right outside them, with only the commands it needs: consuming the streams its groups
 # read, appending to their dead letters, appending to (and trimming) the command streams that name
-# it a sender,
-# publishing on and subscribing to the channel families that name it (replies: a caller hears only
-# `reply:{<caller>.*}`, and only the services it calls may publish there).
+# it a sender, publishing on and subscribing to the channel families that name it (replies: a
+# caller hears only `reply:{<caller>.*}`, and only the services it calls may publish there).
 """
 
 
@@ -238,17 +237,10 @@ class ClusterAcl:
             digest = None if password is None else "#" + _sha256(password)
             args += ["--user", user.name, *user.tokens(digest)]
         # A selector is one argument per word on the command line, as in a config file.
-        split = [word for arg in args for word in _split_selector(arg)]
+        split = [word for arg in args for word in arg.split()]
         replication = self.passwords["replication"]
         return [*split, "--masteruser", "replication", "--masterauth", replication]
 
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _split_selector(arg: str) -> list[str]:
-    if not arg.startswith("("):
-        return [arg]
-    words = arg[1:-1].split()
-    return ["(" + words[0], *words[1:-1], words[-1] + ")"] if len(words) > 1 else [arg]
