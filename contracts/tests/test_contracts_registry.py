@@ -91,6 +91,33 @@ def test_channel_names_carry_their_hash_tag() -> None:
         registry.channel("rt.conv").key("bad}id")
 
 
+def test_reply_channels_belong_to_their_caller_and_have_a_glob_per_service() -> None:
+    reply = registry.channel("reply")
+    assert reply.service_key("gateway", "gw-1") == "reply:{gateway.gw-1}"
+    assert reply.pattern("gateway") == "reply:{gateway.*}"
+    assert reply.pattern() == "reply:{*}"
+    assert registry.channel("rt.conv").pattern() == "rt:{conv:*}"
+    with pytest.raises(ContractError):
+        registry.channel("rt.conv").service_key("gateway", "1")
+    with pytest.raises(ContractError):
+        reply.pattern("Not a service")
+
+
+def test_the_reply_family_follows_who_sends_commands_to_whom() -> None:
+    senders = {s for spec in registry.STREAMS for s in spec.senders}
+    answering = {spec.owner for spec in registry.STREAMS if spec.senders}
+    reply = registry.channel("reply")
+    assert set(reply.subscribers) == senders == {"gateway"}
+    assert set(reply.publishers) == answering == {"auth", "user", "chat", "notification"}
+
+
+def test_a_stream_cannot_name_its_owner_or_a_bad_name_as_a_sender() -> None:
+    with pytest.raises(ContractError, match="senders"):
+        StreamSpec(name="chat.things", owner="chat", partitions=1, max_len=1, senders=("chat",))
+    with pytest.raises(ContractError, match="senders"):
+        StreamSpec(name="chat.things", owner="chat", partitions=1, max_len=1, senders=("Gate way",))
+
+
 def test_messages_are_looked_up_by_type_and_major_version() -> None:
     assert registry.message_class("chat.message_posted", 1) is MessagePosted
     with pytest.raises(UnknownMessageError):

@@ -1,7 +1,8 @@
 """deploy/redis/users.acl, read as text: who may log in, with which secret, on which keys.
 
-What the rules *do* is checked against a real server in test_redis_cluster.py (ACL DRYRUN);
-this module checks the shape that keeps them safe to edit.
+The file is generated from contracts.registry (``parley acl export``); what the rules *do* is
+checked against a real server in test_redis_cluster.py (ACL DRYRUN and real clients); this module
+checks that the committed file is the generated one, and the shape that keeps it safe.
 """
 
 from __future__ import annotations
@@ -13,12 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from parley import acl
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 ACL = ROOT / "deploy" / "redis" / "users.acl"
 SERVICES = ("auth", "user", "chat", "notification", "gateway")
 STREAM_COMMANDS_WRITE = {"+xadd", "+xtrim", "+xdel", "+xsetid", "+del", "+unlink"}
+CHANNEL_COMMANDS = {"+publish", "+spublish", "+subscribe", "+ssubscribe", "+psubscribe"}
 
 
 def _users() -> dict[str, tuple[list[str], list[list[str]]]]:
@@ -32,6 +36,10 @@ def _users() -> dict[str, tuple[list[str], list[list[str]]]]:
         assert root[0] == "user", line
         users[root[1]] = (root[2:], selectors)
     return users
+
+
+def test_the_committed_file_is_the_one_generated_from_the_registry() -> None:
+    assert ACL.read_text() == acl.render(), "run `parley acl export` (make contracts-export)"
 
 
 def test_the_default_user_cannot_log_in() -> None:
@@ -52,7 +60,7 @@ def test_every_user_logs_in_with_its_own_secret_and_no_password_is_written_down(
 def test_a_service_owns_only_its_prefix_and_no_dangerous_command(service: str) -> None:
     rules, selectors = _users()[service]
     assert [r for r in rules if r.startswith(("~", "%"))] == [f"~{service}:*"]
-    assert {r for r in rules if r.startswith("&")} <= {"&rt:*", "&reply:*"}
+    assert [r for r in rules if r.startswith("&")] == [f"&{service}:*"]
     assert "resetkeys" in rules and "resetchannels" in rules
     assert rules.index("-@all") < rules.index("-@dangerous")
     assert "-@admin" in rules and "+@all" not in rules
@@ -62,13 +70,32 @@ def test_a_service_owns_only_its_prefix_and_no_dangerous_command(service: str) -
         assert selector.index("-@all") < min(grants), f"{service}: -@all comes first"
         assert not [r for r in selector if r.startswith("+@")], f"{service}: list commands"
         keys = [r for r in selector if r.startswith("~")]
+        channels = [r for r in selector if r.startswith("&")]
+        assert bool(keys) != bool(channels), f"{service}: a selector is on keys or on channels"
+        if channels:
+            assert set(selector) - {"-@all", *channels} <= CHANNEL_COMMANDS | {
+                "+unsubscribe",
+                "+sunsubscribe",
+            }
+            assert "&*" not in channels and "&rt:*" not in channels and "&reply:*" not in channels
+            continue
         foreign = [k for k in keys if not k.startswith(f"~{service}:")]
         assert foreign and all(":stream:{" in k for k in foreign), "only streams of others"
         if STREAM_COMMANDS_WRITE & set(selector):
-            assert set(selector) - {"-@all", *keys} == {"+xadd"}, "append only"
+            assert "+xadd" in selector and not {"+xdel", "+xsetid", "+del", "+unlink"} & set(
+                selector
+            ), f"{service}: append (and trim) only"
             assert all(k.endswith(".dlq}") or ".commands." in k for k in keys), (
                 f"{service} may append only to dead letters and command streams: {keys}"
             )
+
+
+def test_no_service_both_publishes_and_subscribes_through_one_selector() -> None:
+    for name, (_, selectors) in _users().items():
+        for selector in selectors:
+            publishes = {"+publish", "+spublish"} & set(selector)
+            subscribes = {"+subscribe", "+ssubscribe"} & set(selector)
+            assert not (publishes and subscribes), name
 
 
 def test_only_the_gateway_appends_commands_to_other_services() -> None:

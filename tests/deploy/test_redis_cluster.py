@@ -259,16 +259,79 @@ def test_only_the_gateway_sends_commands_to_other_services(
         assert allowed == (service in ("gateway", target)), f"{service} -> {target}.commands"
 
 
+def _channel_name(channel: ChannelSpec, service: str) -> str:
+    return channel.service_key(service, "i1") if channel.per_service else channel.key("42")
+
+
 @pytest.mark.parametrize("channel", registry.CHANNELS, ids=lambda c: c.family)
-def test_publishers_and_subscribers_reach_their_channels(
-    deploy_cluster: DeployCluster, channel: ChannelSpec
+@pytest.mark.parametrize("service", SERVICES)
+def test_only_the_declared_publishers_and_subscribers_reach_a_channel(
+    deploy_cluster: DeployCluster, channel: ChannelSpec, service: str
 ) -> None:
-    name = channel.key("42")
-    for service in channel.publishers:
-        assert _allowed(deploy_cluster, service, "SPUBLISH", name, "x"), service
-        assert _allowed(deploy_cluster, service, "PUBLISH", name, "x"), service
-    for service in channel.subscribers:
-        assert _allowed(deploy_cluster, service, "SSUBSCRIBE", name), service
+    # Per-service families (replies): each subscriber's own channels, which its publishers reach.
+    owners = channel.subscribers if channel.per_service else ("gateway",)
+    for owner in owners:
+        name = _channel_name(channel, owner)
+        publishes = service in channel.publishers
+        for command in ("SPUBLISH", "PUBLISH"):
+            allowed = _allowed(deploy_cluster, service, command, name, "x")
+            assert allowed == publishes, f"{service} {command} {name}"
+        own = not channel.per_service or owner == service
+        subscribes = service in channel.subscribers and own
+        for command in ("SSUBSCRIBE", "SUBSCRIBE"):
+            allowed = _allowed(deploy_cluster, service, command, name)
+            assert allowed == subscribes, f"{service} {command} {name}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_no_service_hears_another_callers_replies_or_every_channel(
+    deploy_cluster: DeployCluster, service: str
+) -> None:
+    family = registry.channel("reply")
+    for other in SERVICES:
+        if other != service:
+            name = family.service_key(other, "i1")
+            assert not _allowed(deploy_cluster, service, "SSUBSCRIBE", name), f"{service}: {name}"
+    for pattern in ("*", "rt:*", "reply:*", family.pattern()):
+        assert not _allowed(deploy_cluster, service, "PSUBSCRIBE", pattern), f"{service}: {pattern}"
+    for name in ("reply:{i1}", "rt:{other:1}", "anything"):
+        assert not _allowed(deploy_cluster, service, "SPUBLISH", name, "x"), f"{service}: {name}"
+        assert not _allowed(deploy_cluster, service, "SSUBSCRIBE", name), f"{service}: {name}"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_a_service_touches_no_other_services_keys_streams_or_channels(
+    deploy_cluster: DeployCluster, service: str
+) -> None:
+    for other in SERVICES:
+        if other == service:
+            continue
+        for command in (
+            ("GET", f"{other}:cache:{{x}}"),
+            ("SET", f"{other}:session:{{x}}", "1"),
+            ("DEL", f"{other}:cache:{{x}}"),
+            ("HGETALL", f"{other}:recent:{{conv:1}}"),
+            ("EVAL", "return 1", "1", f"{other}:cache:{{x}}"),
+            ("SPUBLISH", f"{other}:cache:{{invalidations}}", "m"),
+            ("SSUBSCRIBE", f"{other}:cache:{{invalidations}}"),
+        ):
+            assert not _allowed(deploy_cluster, service, *command), f"{service}: {command}"
+        for spec in registry.STREAMS:
+            if spec.owner != other:
+                continue
+            key = spec.key(0)
+            for command in (
+                ("XDEL", key, "1-0"),
+                ("XSETID", key, "1-0"),
+                ("DEL", key),
+                ("XGROUP", "DESTROY", key, other),
+            ):
+                assert not _allowed(deploy_cluster, service, *command), f"{service}: {command}"
+            consumes = any(spec.name in g.streams for g in registry.GROUPS if g.service == service)
+            sends = service in spec.senders  # sees what it trims (the publisher's SAFE_TRIM)
+            assert _allowed(deploy_cluster, service, "XRANGE", key, "-", "+") == consumes or sends
+            assert _allowed(deploy_cluster, service, "XADD", key, "*", "k", "v") == sends, key
+            assert _allowed(deploy_cluster, service, "XTRIM", key, "MAXLEN", "1") == sends, key
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -280,8 +343,9 @@ def test_a_service_keeps_to_its_own_keys_and_off_admin_commands(
         "chat:cache:{x}" if service != "chat" else "user:cache:{x}",
     )
     assert _allowed(deploy_cluster, service, "SET", own, "1", "EX", "10")
-    assert _allowed(deploy_cluster, service, "SPUBLISH", reply_channel("i1"), "r")
+    assert _allowed(deploy_cluster, service, "SPUBLISH", f"{service}:cache:{{invalidations}}", "m")
     assert _allowed(deploy_cluster, service, "CLUSTER", "SLOTS")
+    assert _allowed(deploy_cluster, service, "TIME")  # the clock of rate-limit and lease scripts
     assert not _allowed(deploy_cluster, service, "GET", other)
     for command in (
         ("FLUSHALL",),
@@ -293,6 +357,19 @@ def test_a_service_keeps_to_its_own_keys_and_off_admin_commands(
         ("ACL", "SETUSER", "x"),
         ("FUNCTION", "FLUSH"),
         ("MONITOR",),
+        ("FLUSHDB",),
+        ("CONFIG", "GET", "*"),
+        ("CONFIG", "REWRITE"),
+        ("DEBUG", "OBJECT", own),
+        ("SCRIPT", "FLUSH"),
+        ("CLIENT", "KILL", "ID", "1"),
+        ("CLUSTER", "FAILOVER"),
+        ("CLUSTER", "ADDSLOTS", "1"),
+        ("SAVE",),
+        ("BGREWRITEAOF",),
+        ("REPLICAOF", "NO", "ONE"),
+        ("MIGRATE", "127.0.0.1", "1", own, "0", "1"),
+        ("SCAN", "0", "MATCH", "*"),
     ):
         assert not _allowed(deploy_cluster, service, *command), f"{service}: {command}"
 
@@ -302,8 +379,25 @@ def test_the_monitor_user_reads_but_never_writes(deploy_cluster: DeployCluster) 
     assert _allowed(deploy_cluster, "monitor", "INFO", "all")
     assert _allowed(deploy_cluster, "monitor", "XINFO", "GROUPS", key)
     assert _allowed(deploy_cluster, "monitor", "SCAN", "0", "MATCH", "*:stream:*")
-    assert not _allowed(deploy_cluster, "monitor", "XADD", key, "*", "a", "b")
-    assert not _allowed(deploy_cluster, "monitor", "GET", "auth:session:{x}")
+    for command in (
+        ("XADD", key, "*", "a", "b"),
+        ("GET", "auth:session:{x}"),
+        ("HGETALL", "chat:recent:{conv:1}"),
+        ("XRANGE", key, "-", "+"),
+        ("XREADGROUP", "GROUP", "g", "c", "STREAMS", key, ">"),
+        ("SET", "monitor:x", "1"),
+        ("DEL", key),
+        ("SSUBSCRIBE", registry.channel("rt.conv").key("1")),
+        ("SPUBLISH", registry.channel("rt.conv").key("1"), "x"),
+        ("EVAL", "return 1", "0"),
+        ("KEYS", "*"),
+        ("CONFIG", "SET", "maxmemory", "1"),
+        ("FLUSHALL",),
+        ("MONITOR",),
+        ("ACL", "LIST"),
+        ("DEBUG", "SLEEP", "0"),
+    ):
+        assert not _allowed(deploy_cluster, "monitor", *command), command
 
 
 async def test_a_consumer_reads_another_services_events_through_the_cluster(
@@ -364,3 +458,51 @@ async def test_chats_cache_write_script_may_publish_on_the_conversation_channel(
     finally:
         await chat.aclose()
         await gateway.aclose()
+
+
+async def test_a_reply_reaches_its_caller_and_no_other_service_can_listen_or_forge(
+    deploy_cluster: DeployCluster,
+) -> None:
+    channel = reply_channel("gateway", "i1")
+    rt_conv = registry.channel("rt.conv").key("c1")
+    gateway = await connect(deploy_cluster, "gateway")
+    chat = await connect(deploy_cluster, "chat")
+    notification = await connect(deploy_cluster, "notification")
+    try:
+        spy = notification.pubsub()
+        await spy.ssubscribe(channel)
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await spy.get_sharded_message(timeout=2)  # the refusal is the subscription's answer
+        await spy.aclose()
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await notification.spublish(rt_conv, b"forged message.posted")
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            await gateway.spublish(rt_conv, b"forged")
+        pubsub = gateway.pubsub()
+        await pubsub.ssubscribe(channel)
+        try:
+            await pubsub.get_sharded_message(timeout=2)  # the subscription's confirmation
+            assert await chat.spublish(channel, b"reply") == 1
+            got = await pubsub.get_sharded_message(ignore_subscribe_messages=True, timeout=5)
+            assert got is not None and got["data"] == b"reply"
+        finally:
+            await pubsub.aclose()
+    finally:
+        for client in (gateway, chat, notification):
+            await client.aclose()
+
+
+async def test_a_script_cannot_publish_where_its_caller_may_not(
+    deploy_cluster: DeployCluster,
+) -> None:
+    # The script and its key are notification's own; the SPUBLISH inside is checked when it runs.
+    notification = await connect(deploy_cluster, "notification")
+    channel = registry.channel("rt.conv").key("c9")
+    publish = "return redis.call('SPUBLISH', ARGV[1], ARGV[2])"
+    try:
+        with pytest.raises(redis.exceptions.ResponseError, match="can't publish to the channel"):
+            await notification.eval(publish, 1, "notification:probe:{conv:c9}", channel, "forged")
+        own = registry.channel("rt.user").key("u9")
+        assert await notification.eval(publish, 1, "notification:probe:{user:u9}", own, "n") == 0
+    finally:
+        await notification.aclose()

@@ -16,9 +16,10 @@ import httpx
 import pytest
 from websockets.sync.client import ClientConnection
 
+from parley.acl import ClusterAcl
 from parley.cluster import LocalCluster, parse_ports
 from parley.containers import cluster_for_tests
-from parley.fleet import Fleet
+from parley.fleet import SERVICES, Fleet
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +42,8 @@ def e2e_cluster() -> Iterator[LocalCluster]:
 
     The fleet's consumer groups are the real ones (``notification`` on ``chat.events``, ...): on
     the shared test cluster they would take partitions from the service suites' instances.
+    Its nodes have the production ACL users (deploy/redis/users.acl, default user off), and each
+    service logs in as its own: a right the ACL lacks fails the suite.
     """
     with fresh_cluster("PARLEY_TEST_E2E_PORTS", "7141-7146") as cluster:
         yield cluster
@@ -55,11 +58,13 @@ def fleet(e2e_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -
 
 @contextmanager
 def fresh_cluster(variable: str, default: str) -> Iterator[LocalCluster]:
-    """A cluster on the ports ``variable`` names (else ``default``), wiped before and after."""
-    cluster = cluster_for_tests(ROOT / ".parley", parse_ports(os.environ.get(variable, default)))
+    """A cluster on the ports ``variable`` names (else ``default``), wiped before and after, with
+    the fleet's ACL users (fresh random passwords)."""
+    ports = parse_ports(os.environ.get(variable, default))
+    cluster = cluster_for_tests(ROOT / ".parley", ports, acl=ClusterAcl.random())
     cluster.reset()
-    cluster.up()
     try:
+        cluster.up()  # inside: a node that failed to start leaves none of the others running
         yield cluster
     finally:
         cluster.reset()
@@ -67,8 +72,10 @@ def fresh_cluster(variable: str, default: str) -> Iterator[LocalCluster]:
 
 @contextmanager
 def running_fleet(cluster: LocalCluster, home: Path) -> Iterator[Fleet]:
-    """The five services on ``cluster``, started and ready; stopped afterwards."""
-    with Fleet(cluster.url(), home, extra_env=FAST_SETTINGS) as running:
+    """The five services on ``cluster``, started and ready, each as its own ACL user (when the
+    cluster has ACL users); stopped afterwards."""
+    users = {s: cluster.acl.credentials(s) for s in SERVICES} if cluster.acl else None
+    with Fleet(cluster.url(), home, extra_env=FAST_SETTINGS, redis_users=users) as running:
         running.start(timeout=90)
         yield running
 

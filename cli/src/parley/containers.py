@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from parley.acl import ClusterAcl
 from parley.cluster import DEFAULT_PORTS, ClusterError, LocalCluster
 
 DEFAULT_IMAGE = "valkey/valkey:8.1"
@@ -34,9 +35,14 @@ def docker_requested() -> bool:
     return os.environ.get("PARLEY_TEST_DOCKER") == "1"
 
 
-def cluster_for_tests(root: Path, ports: Sequence[int]) -> LocalCluster:
-    """A cluster on ``ports``: containers under ``PARLEY_TEST_DOCKER=1``, local processes else."""
-    return ContainerCluster(root, ports) if docker_requested() else LocalCluster(root, ports)
+def cluster_for_tests(
+    root: Path, ports: Sequence[int], *, acl: ClusterAcl | None = None
+) -> LocalCluster:
+    """A cluster on ``ports``: containers under ``PARLEY_TEST_DOCKER=1``, local processes else;
+    with the fleet's ACL users when ``acl`` is given."""
+    if docker_requested():
+        return ContainerCluster(root, ports, acl=acl)
+    return LocalCluster(root, ports, acl=acl)
 
 
 class ContainerCluster(LocalCluster):
@@ -50,8 +56,9 @@ class ContainerCluster(LocalCluster):
         image: str | None = None,
         host: str = "127.0.0.1",
         node_timeout_ms: int = 2000,
+        acl: ClusterAcl | None = None,
     ) -> None:
-        super().__init__(root, ports, host=host, node_timeout_ms=node_timeout_ms)
+        super().__init__(root, ports, host=host, node_timeout_ms=node_timeout_ms, acl=acl)
         self.image = image or os.environ.get("PARLEY_TEST_REDIS_IMAGE", DEFAULT_IMAGE)
         self._client_of_docker: Any = None
 

@@ -11,7 +11,9 @@ module is the programmatic counterpart, one implementation for the e2e suite and
 
 Every process gets ``<SVC>_PORT``, ``<SVC>_REDIS_URL``, ``<SVC>_DATABASE_URL`` (the four data
 services: a SQLite file in ``home`` unless a ``database_url`` factory says otherwise),
-``PARLEY_HOME=home`` and ``PARLEY_LOG_FORMAT=json``, then its extra env; its output goes to
+``PARLEY_HOME=home`` and ``PARLEY_LOG_FORMAT=json``, ``<SVC>_REDIS_USERNAME`` / ``_PASSWORD`` when
+the cluster has ACL users (``redis_users``: each service logs in as its own), then its extra env;
+its output goes to
 ``<home>/<name>.log``. Plain ``subprocess`` rather than honcho (which ``parley up`` uses): callers
 need each process's handle, port and exit status, not a foreground multiplexer.
 """
@@ -38,6 +40,9 @@ DATA_SERVICES: tuple[str, ...] = ("auth", "user", "chat", "notification")
 
 DatabaseUrls = Callable[[str], str]
 """Gives the database URL of one data service, by service name."""
+
+RedisUsers = Mapping[str, tuple[str, str]]
+"""The Redis ACL (username, password) of each service, by service name."""
 
 
 class FleetError(Exception):
@@ -66,6 +71,7 @@ def service_env(
     host: str = "127.0.0.1",
     extra: Mapping[str, str] | None = None,
     base: Mapping[str, str] | None = None,
+    redis_user: tuple[str, str] | None = None,
 ) -> dict[str, str]:
     """A service process's environment: ``base`` (default: ours), the fleet's variables, ``extra``.
 
@@ -81,6 +87,8 @@ def service_env(
     env[f"{prefix}_HOST"] = host
     env[f"{prefix}_PORT"] = str(port)
     env[f"{prefix}_REDIS_URL"] = redis_url
+    if redis_user is not None:
+        env[f"{prefix}_REDIS_USERNAME"], env[f"{prefix}_REDIS_PASSWORD"] = redis_user
     if service in DATA_SERVICES:
         if database_url is None:
             raise FleetError(f"{service} needs a database URL")
@@ -119,8 +127,11 @@ class Fleet:
         extra_env: Mapping[str, Mapping[str, str]] | None = None,
         host: str = "127.0.0.1",
         grace: float = 20.0,
+        redis_users: RedisUsers | None = None,
     ) -> None:
         """``extra_env`` maps a service name to variables set after the fleet's own (overrides).
+
+        ``redis_users``: the ACL user each service logs in as (none: no credentials).
 
         ``grace`` is how long ``stop()`` waits after SIGTERM before it sends SIGKILL.
         """
@@ -130,6 +141,7 @@ class Fleet:
         self.grace = grace
         self._database_url = database_url or (lambda service: sqlite_url(home, service))
         self._extra_env = {k: dict(v) for k, v in (extra_env or {}).items()}
+        self._redis_users = dict(redis_users or {})
         self.processes: dict[str, ServiceProcess] = {}
 
     @property
@@ -179,6 +191,7 @@ class Fleet:
             database_url=self._database_url(service) if service in DATA_SERVICES else None,
             host=self.host,
             extra=extra,
+            redis_user=self._redis_users.get(service),
         )
         log = self.home / f"{name}.log"
         self.home.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
-"""The ``parley`` command: the local cluster, the fleet, migrations, contracts and events."""
+"""The ``parley`` command: the local cluster, the fleet, migrations, contracts, ACLs and events."""
 
 from __future__ import annotations
 
 import typer
 
+from parley.acl_cmd import app as acl_app
 from parley.cluster_cmd import app as cluster_app
 from parley.contracts_cmd import app as contracts_app
 from parley.events_cmd import app as events_app
@@ -14,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+app.add_typer(acl_app, name="acl")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(events_app, name="events")

@@ -47,18 +47,30 @@ SERVICES = ("auth", "user", "chat", "notification", "gateway")
 _DAY = 86_400
 _WEEK = 7 * _DAY
 
+# Who sends commands to the other services (and so listens on reply channels): the gateway only.
+_CALLERS = ("gateway",)
+
 # Commands are short-lived (deadlines are seconds), so their streams keep little; events are kept
 # long enough for a consumer down for a day to catch up and for operators to replay.
 STREAMS: tuple[StreamSpec, ...] = (
-    StreamSpec(name="auth.commands", owner="auth", partitions=8, max_len=100_000, max_age_s=_DAY),
+    StreamSpec(
+        name="auth.commands", owner="auth", partitions=8, max_len=100_000, max_age_s=_DAY,
+        senders=_CALLERS,
+    ),
     StreamSpec(name="auth.events", owner="auth", partitions=8, max_len=1_000_000, max_age_s=_WEEK),
-    StreamSpec(name="user.commands", owner="user", partitions=8, max_len=100_000, max_age_s=_DAY),
+    StreamSpec(
+        name="user.commands", owner="user", partitions=8, max_len=100_000, max_age_s=_DAY,
+        senders=_CALLERS,
+    ),
     StreamSpec(name="user.events", owner="user", partitions=8, max_len=1_000_000, max_age_s=_WEEK),
-    StreamSpec(name="chat.commands", owner="chat", partitions=16, max_len=200_000, max_age_s=_DAY),
+    StreamSpec(
+        name="chat.commands", owner="chat", partitions=16, max_len=200_000, max_age_s=_DAY,
+        senders=_CALLERS,
+    ),
     StreamSpec(name="chat.events", owner="chat", partitions=16, max_len=2_000_000, max_age_s=_WEEK),
     StreamSpec(
         name="notification.commands", owner="notification", partitions=8, max_len=100_000,
-        max_age_s=_DAY,
+        max_age_s=_DAY, senders=_CALLERS,
     ),
     StreamSpec(
         name="notification.events", owner="notification", partitions=8, max_len=1_000_000,
@@ -144,10 +156,14 @@ CHANNELS: tuple[ChannelSpec, ...] = (
     ChannelSpec(
         family="reply",
         template="reply:{<id>}",
-        publishers=SERVICES,
-        subscribers=SERVICES,
+        # Whoever answers a command publishes on its caller's channel; each caller listens on its
+        # own (derived from the command streams' senders, so the two cannot disagree).
+        publishers=tuple(s.owner for s in STREAMS if s.senders),
+        subscribers=tuple(sorted({c for s in STREAMS for c in s.senders})),
         sharded=True,
-        description="per-instance reply channel (<id> = caller instance id); command replies",
+        per_service=True,
+        description="per-instance reply channel (<id> = <caller service>.<instance id>); "
+        "command replies",
         payloads=("*.reply",),
     ),
 )
@@ -247,7 +263,12 @@ def _validate() -> None:
         for name in g.streams:
             if stream(name).private and g.service != stream(name).owner:
                 raise ContractError(f"{g.name} may not read {name}, private to its owner")
+    for s in STREAMS:
+        if not set(s.senders) <= set(SERVICES):
+            raise ContractError(f"stream {s.name} names an unknown sender: {s.senders}")
     for c in CHANNELS:
+        if not set(c.publishers) | set(c.subscribers) <= set(SERVICES):
+            raise ContractError(f"channel {c.family} names an unknown service")
         for payload in c.payloads:
             if payload != "*.reply" and not any(t == payload for t, _ in _MESSAGES):
                 raise ContractError(f"channel {c.family} names unknown payload {payload!r}")

@@ -75,6 +75,7 @@ def registry_document() -> dict[str, Any]:
             "key_template": f"{s.owner}:stream:{{{s.name}.<n>}}",
             "dead_letter_key": s.dead_letter_key(),
             "partitioner": "crc32(utf-8 key) mod partitions",
+            "senders": list(s.senders),
         }
         for s in registry.STREAMS
     }
@@ -89,6 +90,7 @@ def registry_document() -> dict[str, Any]:
             "subscribers": list(c.subscribers),
             "sharded": c.sharded,
             "payloads": list(c.payloads),
+            "per_service": c.per_service,
         }
         for c in registry.CHANNELS
     }

@@ -43,6 +43,10 @@ class StreamSpec:
 
     ``private``: a work queue of its owner's events that only the owner reads (any name but
     ``.events`` / ``.commands``); declared so that tools, ACLs and documents know it.
+
+    ``senders``: the services other than the owner that append to it (the callers of a command
+    stream); each may append (``XADD``) and nothing else, and listens for replies on its own
+    reply channels. The Redis ACLs (``parley acl export``) are generated from this.
     """
 
     name: str
@@ -52,6 +56,7 @@ class StreamSpec:
     max_age_s: int | None = None
     description: str = ""
     private: bool = False
+    senders: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or not _SERVICE.match(self.owner):
@@ -62,6 +67,8 @@ class StreamSpec:
             raise ContractError(f"stream {self.name!r} needs partitions >= 1 and a retention")
         if self.private and self.name.endswith((".events", ".commands")):
             raise ContractError(f"private stream {self.name!r} may not be named like a public one")
+        if self.owner in self.senders or not all(_SERVICE.match(s) for s in self.senders):
+            raise ContractError(f"stream {self.name!r}: senders are other services by name")
 
     def key(self, partition: int) -> str:
         """The Redis key of one partition: ``<owner>:stream:{<name>.<n>}``."""
@@ -118,6 +125,11 @@ class ChannelSpec:
 
     ``publishers`` may publish on it; ``subscribers`` listen. ``<id>`` is filled from the message
     field named by the payload's ``KEY``. Messages may be dropped (no durability, no replay).
+
+    ``per_service``: every channel of the family belongs to one subscribing service, whose name
+    starts its id (``<service>.<rest>``, see :meth:`service_key`), so an ACL can give each
+    subscriber only its own channels (:meth:`pattern`) and publishers only those of the services
+    they serve. Reply channels are such a family: ``reply:{gateway.<instance>}``.
     """
 
     family: str
@@ -127,6 +139,7 @@ class ChannelSpec:
     description: str = ""
     sharded: bool = False
     payloads: tuple[str, ...] = field(default=())
+    per_service: bool = False
 
     def __post_init__(self) -> None:
         if self.template.count("<id>") != 1 or "{" not in self.template:
@@ -137,3 +150,18 @@ class ChannelSpec:
         if not channel_id or any(c in channel_id for c in "{}\r\n "):
             raise ContractError(f"bad channel id {channel_id!r}")
         return self.template.replace("<id>", channel_id)
+
+    def service_key(self, service: str, channel_id: str) -> str:
+        """The channel ``channel_id`` of ``service`` in a ``per_service`` family:
+        ``key("<service>.<channel_id>")``."""
+        if not self.per_service or not _SERVICE.match(service):
+            raise ContractError(f"{self.family}: no channels per service {service!r}")
+        return self.key(f"{service}.{channel_id}")
+
+    def pattern(self, service: str | None = None) -> str:
+        """The glob (Redis ``PSUBSCRIBE`` / ACL ``&`` syntax) of every channel of the family, or
+        of ``service``'s channels only (``per_service`` families), e.g. ``reply:{gateway.*}``."""
+        if service is not None and (not self.per_service or not _SERVICE.match(service)):
+            raise ContractError(f"{self.family}: no channels per service {service!r}")
+        literal = re.sub(r"([\\*?\[\]])", r"\\\1", self.template)
+        return literal.replace("<id>", "*" if service is None else f"{service}.*")

@@ -180,7 +180,7 @@ async def test_a_replayed_register_gives_the_same_reply_and_creates_nothing_twic
     auth: AuthOverBus,
 ) -> None:
     command = wire_auth.Register(username=name(), password=GOOD, display_name="Once")
-    channel = reply_channel(f"replay{uuid.uuid4().hex[:8]}")
+    channel = reply_channel("gateway", f"replay{uuid.uuid4().hex[:8]}")
     envelope = auth.client_publisher.envelope_for(
         command, deadline=datetime.now(UTC) + timedelta(seconds=10), reply_to=channel
     )

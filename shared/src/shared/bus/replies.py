@@ -1,7 +1,8 @@
 """Request/reply over the bus: commands go through their stream, replies come back on pub/sub.
 
-Each instance listens on its own sharded reply channel ``reply:{<instance id>}`` (declared in the
-registry) through :class:`shared.pubsub.PubSub`, which follows the channel's slot across failovers.
+Each instance listens on its own sharded reply channel ``reply:{<service>.<instance id>}``
+(declared in the registry; the service name lets the ACLs give each caller only its own reply
+channels) through :class:`shared.pubsub.PubSub`, which follows the channel's slot across failovers.
 :meth:`Requester.request` stamps the command with ``reply_to`` and a deadline, publishes it, and
 waits for the reply whose causation id is the command's id. Replies are at-most-once (pub/sub):
 a reply lost in a failover surfaces as :class:`~shared.bus.errors.RequestTimeoutError`.
@@ -34,9 +35,9 @@ class ReplyFrame(msgspec.Struct, array_like=True, frozen=True):
     payload: msgspec.Raw
 
 
-def reply_channel(instance_id: str) -> str:
-    """The reply channel of one instance (the registry's ``reply`` family)."""
-    return registry.channel("reply").key(instance_id)
+def reply_channel(service: str, instance_id: str) -> str:
+    """The reply channel of one instance of ``service`` (the registry's ``reply`` family)."""
+    return registry.channel("reply").service_key(service, instance_id)
 
 
 class ReplySender:
@@ -68,7 +69,7 @@ class Requester:
     def __init__(self, client: AnyRedis, publisher: Publisher, *, instance_id: str) -> None:
         self._pubsub = PubSub(client)
         self._publisher = publisher
-        self.channel = reply_channel(instance_id)
+        self.channel = reply_channel(publisher.producer, instance_id)
         self._waiting: dict[str, asyncio.Future[ReplyFrame]] = {}
         self._subscription: Subscription[ReplyFrame] | None = None
         self._reader: asyncio.Task[None] | None = None
