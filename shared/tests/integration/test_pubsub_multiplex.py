@@ -123,7 +123,7 @@ async def test_the_last_release_of_a_channel_unsubscribes_it_on_redis(
     assert await second.get(timeout=2) == Posted(1)
     await second.aclose()
     async with asyncio.timeout(5):
-        while await subscribers() != 0:
+        while await subscribers() != 0:  # noqa: ASYNC110 - polling Redis
             await asyncio.sleep(0.05)
     assert await on_node(owner, "PUBSUB", "SHARDCHANNELS", ch) == []
 

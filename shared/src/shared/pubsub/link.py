@@ -72,6 +72,7 @@ class Link:
         self._queued: list[tuple[bytes, int, bytes]] = []  # (verb, slot, channel), in order
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._closing: asyncio.Task[None] | None = None  # referenced: not collected mid-way
 
     @classmethod
     async def open(
@@ -132,8 +133,7 @@ class Link:
         for other in self._tasks:
             other.cancel()
         self._tasks = []
-        with contextlib.suppress(Exception):
-            asyncio.get_running_loop().create_task(self._conn.disconnect())
+        self._closing = asyncio.get_running_loop().create_task(self._conn.disconnect())
         bug = None if error is None or isinstance(error, LOST) else error
         if error is not None:
             log.info("pub/sub connection to %s lost: %r", self.node or "redis", error)

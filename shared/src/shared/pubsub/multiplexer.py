@@ -72,6 +72,7 @@ class Multiplexer:
         self._stale_map = False
         self._wake = asyncio.Event()
         self._placer: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def connections(self) -> int:
@@ -128,7 +129,9 @@ class Multiplexer:
                 entry.link.unsubscribe(name, entry.slot)
         if not self._channels and (self._links or self._placer is not None):
             # Nothing left to listen to: free the connections (the next attach reopens them).
-            asyncio.get_running_loop().create_task(self._close_idle())
+            task = asyncio.get_running_loop().create_task(self._close_idle())
+            self._closing.add(task)  # a task nobody references may be collected mid-way
+            task.add_done_callback(self._closing.discard)
 
     async def _close_idle(self) -> None:
         if self._channels:
