@@ -73,6 +73,7 @@ async def ours(client: RedisCluster, names: list[str]) -> tuple[float, int]:
 async def per_channel(client: RedisCluster, names: list[str]) -> tuple[float, int]:
     async def one(name: str) -> Any:
         node = client.get_node_from_key(name)
+        assert node is not None
         conn = node.connection_class(**node.connection_kwargs)
         await conn.connect()
         await conn.send_command("SSUBSCRIBE", name, check_health=False)
