@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 import pytest
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 
 from parley.cluster import LocalCluster
 from shared.pubsub import PubSub, Subscription
@@ -64,11 +65,19 @@ async def until(predicate: Callable[[], bool], timeout: float = 10) -> None:  # 
             await asyncio.sleep(0.02)
 
 
+def owner_of(client: AnyRedis, ch: str) -> ClusterNode:
+    """The primary owning ``ch``'s slot, as the client's map says."""
+    assert isinstance(client, RedisCluster)
+    node = client.get_node_from_key(ch)
+    assert node is not None
+    return node
+
+
 async def on_node(node: Any, *command: Any) -> Any:
     """Run ``command`` on one node of the cluster (not routed by key)."""
-    conn = Redis(host=node.host, port=node.port)
+    conn = Redis(host=node.host, port=int(node.port))
     try:
-        return await conn.execute_command(*command)
+        return await conn.execute_command(*command)  # type: ignore[no-untyped-call]
     finally:
         await conn.aclose()
 
@@ -77,7 +86,7 @@ async def named_connections(client: RedisCluster, name: str) -> dict[str, int]:
     """How many connections named ``name`` each primary has."""
     counts = {}
     for node in client.get_primaries():
-        conn = Redis(host=node.host, port=node.port)
+        conn = Redis(host=node.host, port=int(node.port))
         try:
             clients = await conn.client_list()
         finally:
@@ -106,7 +115,7 @@ async def test_the_last_release_of_a_channel_unsubscribes_it_on_redis(
     client: RedisCluster,
 ) -> None:
     pubsub, ch = PubSub(client), channel()
-    owner = client.get_node_from_key(ch)
+    owner = owner_of(client, ch)
 
     async def subscribers() -> int:
         reply = await on_node(owner, "PUBSUB", "SHARDNUMSUB", ch)
@@ -202,8 +211,8 @@ async def test_killing_a_primary_re_homes_only_its_channels(
 ) -> None:
     async with spread(disposable_cluster, 30) as (client, pubsub, subs):
         assert isinstance(client, RedisCluster)
-        victim = client.get_node_from_key(next(iter(subs)))
-        on_victim = {ch for ch in subs if client.get_node_from_key(ch).name == victim.name}
+        victim = owner_of(client, next(iter(subs)))
+        on_victim = {ch for ch in subs if owner_of(client, ch).name == victim.name}
         disposable_cluster.stop_node(int(victim.port), sig=signal.SIGKILL)
 
         for ch in on_victim:  # publish until they get through: after the replica's promotion
@@ -214,7 +223,7 @@ async def test_killing_a_primary_re_homes_only_its_channels(
                 assert await sub.get(timeout=2) == Posted(99)
         assert all(subs[ch].gaps >= 1 for ch in on_victim)
         assert all(sub.gaps == 0 for ch, sub in subs.items() if ch not in on_victim)
-        assert client.get_node_from_key(next(iter(on_victim))).name != victim.name
+        assert owner_of(client, next(iter(on_victim))).name != victim.name
 
 
 async def migrate_slot(client: RedisCluster, slot: int, source: Any, target: Any) -> None:
@@ -239,13 +248,13 @@ async def test_migrating_a_channels_slot_re_homes_that_channel_alone(
     async with spread(disposable_cluster, 20) as (client, pubsub, subs):
         assert isinstance(client, RedisCluster)
         moved = next(iter(subs))
-        source = client.get_node_from_key(moved)
+        source = owner_of(client, moved)
         target = next(n for n in client.get_primaries() if n.name != source.name)
         await migrate_slot(client, client.keyslot(moved), source, target)
 
         assert (await delivered(pubsub, moved, subs[moved])).seq >= 1
         assert subs[moved].gaps == 1
-        assert client.get_node_from_key(moved).name == target.name
+        assert owner_of(client, moved).name == target.name
         reply = await on_node(target, "PUBSUB", "SHARDNUMSUB", moved)
         assert int(reply[1]) == 1  # subscribed on its new owner
         for ch, sub in subs.items():
@@ -253,3 +262,37 @@ async def test_migrating_a_channels_slot_re_homes_that_channel_alone(
                 await pubsub.publish(ch, Posted(99))
                 assert await sub.get(timeout=2) == Posted(99)
                 assert sub.gaps == 0
+
+
+async def test_a_subscribe_refused_with_moved_is_made_on_the_slots_owner(
+    client: RedisCluster,
+) -> None:
+    pubsub, ch = PubSub(client), channel()
+    slot, owner = client.keyslot(ch), owner_of(client, ch)
+    wrong = next(n for n in client.get_primaries() if n.name != owner.name)
+    client.nodes_manager.slots_cache[slot] = [wrong]  # a stale map: the slot "is" elsewhere
+    async with pubsub.subscribe(ch, Posted) as sub:
+        assert owner_of(client, ch).name == owner.name  # refreshed after the MOVED
+        assert int((await on_node(owner, "PUBSUB", "SHARDNUMSUB", ch))[1]) == 1
+        await pubsub.publish(ch, Posted(1))
+        assert await sub.get(timeout=2) == Posted(1)
+        assert sub.gaps == 0  # it was never live before: nothing was missed
+
+
+async def test_a_single_node_client_multiplexes_plain_channels(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url, cluster=False))
+    try:
+        name = unique_name()
+        pubsub, recorder = PubSub(client, name=name), Recorder()
+        channels = [channel() for _ in range(50)]
+        await pubsub.listen(channels, Posted, recorder)
+        assert pubsub.command == "PUBLISH" and pubsub.connections == 1
+        clients = await client.client_list()
+        assert sum(1 for c in clients if c.get("name") == name) == 1
+        for i, ch in enumerate(channels):
+            await pubsub.publish(ch, Posted(i))
+        await until(lambda: all(recorder.messages.get(ch) == [i] for i, ch in enumerate(channels)))
+        pubsub.unlisten(channels, recorder)
+        await until(lambda: pubsub.connections == 0)
+    finally:
+        await client.aclose()

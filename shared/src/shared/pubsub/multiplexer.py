@@ -45,7 +45,7 @@ class Receiver(Protocol):
         """The channel cannot be delivered any more (a bug in the reader)."""
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Channel:
     name: bytes
     slot: int
@@ -90,7 +90,7 @@ class Multiplexer:
         All new channels are subscribed together (one write per node). Raises TimeoutError
         after ``connect_timeout``: the receiver stays attached and gets a gap when they go live.
         """
-        waiting: list[asyncio.Future[None]] = []
+        waiting: dict[asyncio.Future[None], _Channel] = {}
         loop = asyncio.get_running_loop()
         for channel, receiver in receivers.items():
             name = channel.encode()
@@ -102,15 +102,13 @@ class Multiplexer:
             if not entry.live:
                 future = loop.create_future()
                 entry.waiters.append(future)
-                waiting.append(future)
+                waiting[future] = entry
         if not waiting:
             return
         _, pending = await asyncio.wait(waiting, timeout=self._connect_timeout)
         if pending:
-            for entry in self._channels.values():
-                if not entry.live and any(f in pending for f in entry.waiters):
-                    entry.owes_gap = True
             for future in pending:
+                waiting[future].owes_gap = True  # the caller was told it is not live yet
                 future.cancel()
             raise TimeoutError(f"{len(pending)} channel(s) not subscribed yet")
 

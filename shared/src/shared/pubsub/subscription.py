@@ -91,8 +91,11 @@ class Subscription(Generic[M]):
         try:
             await self._mux.attach({self.channel: self}, self)
         except TimeoutError:
-            await self.aclose()
+            self._stop()
             raise PubSubError(f"could not subscribe to {self.channel!r}") from None
+        except BaseException:
+            self._stop()
+            raise
         return self
 
     async def __aexit__(
