@@ -103,8 +103,8 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     assert isinstance(settings, Settings)
     publisher = Publisher(runtime.redis, producer="gateway")
     # One PubSub for the reply channel and the real-time channels: they share its subscriber
-    # connections (one per Redis primary), named after the instance in CLIENT LIST.
-    pubsub = PubSub(runtime.redis, name=f"{settings.instance}-pubsub")
+    # connections (one per Redis primary), named <instance>-pubsub in CLIENT LIST.
+    pubsub = PubSub(runtime.redis)
     requester = Requester(runtime.redis, publisher, instance_id=settings.instance, pubsub=pubsub)
     deps = wire(runtime, requester)
     events = [

@@ -118,7 +118,7 @@ class PubSub:
         overflow_timeout: float | None = 5.0,
         health_interval: float = 1.0,
         connect_timeout: float = 10.0,
-        name: str = "parley-pubsub",
+        name: str | None = None,
     ) -> None:
         self.client = client
         self.sharded = isinstance(client, RedisCluster)
@@ -126,11 +126,12 @@ class PubSub:
         self.overflow_timeout = overflow_timeout
         self.health_interval = health_interval
         self.connect_timeout = connect_timeout
-        self.name = name
-        """The client name of the subscriber connections (``CLIENT LIST``)."""
+        self.name = name or _default_name(client)
+        """The client name of the subscriber connections in ``CLIENT LIST``: by default the
+        client's own name (a service's instance id) + ``-pubsub``."""
         self._codecs: dict[type[Any], Codec[Any]] = {}
         self._mux = Multiplexer(
-            client, name=name, health_interval=health_interval, connect_timeout=connect_timeout
+            client, name=self.name, health_interval=health_interval, connect_timeout=connect_timeout
         )
 
     def codec(self, type_: type[M]) -> Codec[M]:
@@ -215,3 +216,12 @@ class PubSub:
     def connections(self) -> int:
         """The subscriber connections this object holds now (at most one per primary)."""
         return self._mux.connections
+
+
+def _default_name(client: AnyRedis) -> str:
+    options = (
+        client.nodes_manager.connection_kwargs
+        if isinstance(client, RedisCluster)
+        else client.connection_pool.connection_kwargs
+    )
+    return f"{options.get('client_name') or 'parley'}-pubsub"
