@@ -114,27 +114,31 @@ async def test_a_thousand_channels_share_one_connection_per_primary(client: Redi
 async def test_the_last_release_of_a_channel_unsubscribes_it_on_redis(
     client: RedisCluster,
 ) -> None:
-    pubsub, ch = PubSub(client), channel()
+    pubsub, tag = PubSub(client), uuid.uuid4().hex
+    ch, neighbour = channel(tag), channel(tag)  # one slot: one connection, which stays open
     owner = owner_of(client, ch)
 
     async def subscribers() -> int:
         reply = await on_node(owner, "PUBSUB", "SHARDNUMSUB", ch)
         return int(reply[1])
 
-    first = await pubsub.subscribe(ch, Posted).__aenter__()
-    second = await pubsub.subscribe(ch, Posted).__aenter__()
-    assert await subscribers() == 1  # one Redis subscription for both local ones
-    await first.aclose()
-    await asyncio.sleep(0.2)
-    assert await subscribers() == 1
-    assert ch.encode() in await on_node(owner, "PUBSUB", "SHARDCHANNELS", ch)
-    await pubsub.publish(ch, Posted(1))
-    assert await second.get(timeout=2) == Posted(1)
-    await second.aclose()
-    async with asyncio.timeout(5):
-        while await subscribers() != 0:  # noqa: ASYNC110 - polling Redis
-            await asyncio.sleep(0.05)
-    assert await on_node(owner, "PUBSUB", "SHARDCHANNELS", ch) == []
+    async with pubsub.subscribe(neighbour, Posted):
+        first = await pubsub.subscribe(ch, Posted).__aenter__()
+        second = await pubsub.subscribe(ch, Posted).__aenter__()
+        assert await subscribers() == 1  # one Redis subscription for both local ones
+        await first.aclose()
+        await asyncio.sleep(0.2)
+        assert await subscribers() == 1
+        assert ch.encode() in await on_node(owner, "PUBSUB", "SHARDCHANNELS", ch)
+        await pubsub.publish(ch, Posted(1))
+        assert await second.get(timeout=2) == Posted(1)
+        await second.aclose()
+        async with asyncio.timeout(5):
+            while await subscribers() != 0:  # noqa: ASYNC110 - polling Redis
+                await asyncio.sleep(0.05)
+        assert await on_node(owner, "PUBSUB", "SHARDCHANNELS", ch) == []
+        assert pubsub.connections == 1  # gone by SUNSUBSCRIBE, not by closing the connection
+        assert int((await on_node(owner, "PUBSUB", "SHARDNUMSUB", neighbour))[1]) == 1
 
 
 async def test_a_stalled_consumer_does_not_delay_the_others_on_its_connection(
