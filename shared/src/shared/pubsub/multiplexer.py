@@ -217,29 +217,41 @@ class Multiplexer:
                 self._wake.set()
 
     async def _place(self) -> None:
+        """Route every homeless channel to its owner's link; raises the first failure after
+        placing all it could (a slot not covered or a node not answering holds back only
+        the channels concerned: each node's link is opened and used on its own)."""
         if self._stale_map and isinstance(self._client, RedisCluster):
             await self._client.nodes_manager.initialize()
         self._stale_map = False
         by_node: dict[str | None, tuple[Any, list[_Channel]]] = {}
+        failures: list[BaseException] = []
         for name in list(self._homeless):
             entry = self._channels[name]
-            node = self._node_of(entry)
-            by_node.setdefault(None if node is None else node.name, (node, []))[1].append(entry)
-        links = await asyncio.gather(
-            *(self._link(node) for node, _ in by_node.values()), return_exceptions=True
-        )
-        failure: BaseException | None = None
-        for (_, entries), link in zip(by_node.values(), links, strict=True):
-            if isinstance(link, BaseException):
-                failure = link
+            try:
+                node = self._node_of(entry)
+            except LOST as e:  # the slot is not covered (mid-failover): retried later
+                failures.append(e)
                 continue
-            for entry in entries:
-                if entry.name in self._homeless and self._channels.get(entry.name) is entry:
-                    self._homeless.discard(entry.name)
-                    entry.link = link
-                    link.subscribe(entry.name, entry.slot)
-        if failure is not None:
-            raise failure
+            by_node.setdefault(None if node is None else node.name, (node, []))[1].append(entry)
+        results = await asyncio.gather(
+            *(self._place_on(node, entries) for node, entries in by_node.values()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, Exception):
+                failures.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+        if failures:
+            raise failures[0]
+
+    async def _place_on(self, node: Any, entries: list[_Channel]) -> None:
+        link = await self._link(node)
+        for entry in entries:
+            if entry.name in self._homeless and self._channels.get(entry.name) is entry:
+                self._homeless.discard(entry.name)
+                entry.link = link
+                link.subscribe(entry.name, entry.slot)
 
     def _node_of(self, entry: _Channel) -> Any:
         if not isinstance(self._client, RedisCluster):
