@@ -58,7 +58,8 @@ def limit_policies(settings: Settings) -> LimitPolicies:
 def wire(runtime: ServiceRuntime, requester: Requester) -> GatewayDeps:
     """The gateway's parts on a started runtime; nothing connects until the lifespan starts.
 
-    ``requester`` is entered (subscribed to its reply channel) by the lifespan.
+    ``requester`` is entered (subscribed to its reply channel) by the lifespan; its
+    :class:`PubSub` carries the real-time channels too.
     """
     settings = runtime.settings
     assert isinstance(settings, Settings)
@@ -78,7 +79,7 @@ def wire(runtime: ServiceRuntime, requester: Requester) -> GatewayDeps:
         settings=settings,
         backend=backend,
         tokens=tokens,
-        pubsub=PubSub(client),
+        pubsub=requester.pubsub,
         limits=ApiLimits(client, KEYSPACE, limit_policies(settings)),
         responses=ResponseCache(client, KEYSPACE, enabled=settings.response_cache),
         keyspace=KEYSPACE,
@@ -101,7 +102,10 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     settings = runtime.settings
     assert isinstance(settings, Settings)
     publisher = Publisher(runtime.redis, producer="gateway")
-    requester = Requester(runtime.redis, publisher, instance_id=settings.instance)
+    # One PubSub for the reply channel and the real-time channels: they share its subscriber
+    # connections (one per Redis primary), named <instance>-pubsub in CLIENT LIST.
+    pubsub = PubSub(runtime.redis)
+    requester = Requester(runtime.redis, publisher, instance_id=settings.instance, pubsub=pubsub)
     deps = wire(runtime, requester)
     events = [
         GatewayEvents(

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from contracts import chat, realtime, registry
 from contracts.base import Envelope, Message
@@ -78,7 +79,9 @@ async def test_one_subscription_per_channel_is_shared_and_released_by_the_last(
     assert hub.is_live(channel)
     await hub.release(channel, b)
     assert channel not in hub.channels
-    assert await pubsub.publish(channel, posted("c", 2)) == 0
+    async with asyncio.timeout(5):  # the unsubscribe goes out with the next write
+        while await pubsub.publish(channel, posted("c", 2)) != 0:  # noqa: ASYNC110 - polling Redis
+            await asyncio.sleep(0.02)
     await hub.aclose()
 
 
@@ -126,3 +129,25 @@ class _NoBackend:
         timeout: float | None = None,  # noqa: ASYNC109
     ) -> object:
         raise AssertionError("no command expected")
+
+
+async def test_a_connections_channels_are_acquired_in_one_batch_over_few_connections(
+    redis_url: str,
+) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        pubsub = PubSub(client)
+        hub, listener = ChannelHub(pubsub), Recorder()
+        channels = [channel_of(uid("c")) for _ in range(300)]
+        await hub.acquire_many(channels, listener)
+        assert all(hub.is_live(ch) for ch in channels)
+        assert hub.refcount(channels[0]) == 1
+        primaries = len(client.get_primaries())  # type: ignore[union-attr]
+        assert pubsub.connections == primaries  # not one per channel
+        assert REGISTRY.get_sample_value("parley_gateway_rt_connections") == primaries
+        await pubsub.publish_many([(ch, posted("c", 1)) for ch in channels[::30]])
+        await until(lambda: len(listener.frames) == 10)
+        await hub.aclose()
+        await until(lambda: pubsub.connections == 0)
+    finally:
+        await client.aclose()

@@ -28,6 +28,9 @@ class FakeHub:
     async def acquire(self, channel: str, listener: object) -> None:
         self.held.add(channel)
 
+    async def acquire_many(self, channels: list[str], listener: object) -> None:
+        self.held.update(channels)
+
     async def release(self, channel: str, listener: object) -> None:
         self.held.discard(channel)
 

@@ -66,8 +66,18 @@ class ReplySender:
 class Requester:
     """Sends commands and awaits their typed replies; one per instance, used as ``async with``."""
 
-    def __init__(self, client: AnyRedis, publisher: Publisher, *, instance_id: str) -> None:
-        self._pubsub = PubSub(client)
+    def __init__(
+        self,
+        client: AnyRedis,
+        publisher: Publisher,
+        *,
+        instance_id: str,
+        pubsub: PubSub | None = None,
+    ) -> None:
+        self.pubsub = pubsub or PubSub(client)
+        """Where the reply channel is subscribed: pass the process's own to share its
+        subscriber connections (they are multiplexed, one per primary)."""
+        self._pubsub = self.pubsub
         self._publisher = publisher
         self.channel = reply_channel(publisher.producer, instance_id)
         self._waiting: dict[str, asyncio.Future[ReplyFrame]] = {}

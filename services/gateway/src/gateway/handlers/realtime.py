@@ -173,6 +173,17 @@ class Connection:
         self.conversations[conversation_id] = channel
         await self._hub.acquire(channel, self)
 
+    async def join_many(self, conversation_ids: list[str]) -> None:
+        """Hold the conversations' channels, subscribed together in one batch (idempotent)."""
+        channels = []
+        for conversation_id in conversation_ids:
+            if conversation_id not in self.conversations:
+                channel = self._conv_family.key(conversation_id)
+                self.conversations[conversation_id] = channel
+                channels.append(channel)
+        if channels:
+            await self._hub.acquire_many(channels, self)
+
     async def leave(self, conversation_id: str) -> None:
         """Release the conversation's channel and forget its delivery state."""
         channel = self.conversations.pop(conversation_id, None)

@@ -56,13 +56,13 @@ class ConnectionFacts:
 
 async def open_connection(conn: Connection, facts: ConnectionFacts) -> None:
     """Subscribe the user's and their conversations' channels, say ``ready``, announce it."""
-    await conn.hub_acquire_user()
-    conversations = await _conversations(conn)
-    for conv in conversations:
-        try:
-            await conn.join(conv)
-        except PubSubError:
-            log.warning("conversation channel %s not subscribed yet", conv)
+    # The personal channel is subscribed while the conversations are listed; then all the
+    # conversations' channels in one batch (one write per Redis primary, not one per channel).
+    _, conversations = await asyncio.gather(conn.hub_acquire_user(), _conversations(conn))
+    try:
+        await conn.join_many(conversations)
+    except PubSubError as e:
+        log.warning("conversation channels of %s not all subscribed yet: %s", conn.user_id, e)
     conn.send(
         {
             "type": "ready",

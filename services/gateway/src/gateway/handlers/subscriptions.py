@@ -2,29 +2,35 @@
 
 Every connection that needs a channel (its user's ``rt:{user:<id>}``, each of its conversations'
 ``rt:{conv:<id>}``) *acquires* it with itself as listener and *releases* it when done. The first
-acquire opens the :class:`shared.pubsub.Subscription`; the last release closes it. Each frame is
-decoded once (``contracts.realtime.open_frame``) and handed to every local listener, which must
-not block (listeners queue what they send, see :mod:`gateway.handlers.realtime`).
+acquire subscribes the channel on Redis (:meth:`shared.pubsub.PubSub.listen`, multiplexed: one
+subscriber connection per cluster primary for all channels); the last release unsubscribes it.
+:meth:`ChannelHub.acquire_many` takes a connection's channels in one batch (one write per
+primary). Each frame is decoded once (``contracts.realtime.open_frame``) and handed to every
+local listener, which must not block (listeners queue what they send, see
+:mod:`gateway.handlers.realtime`).
 
-A subscription that was re-established (failover, slot move) or failed may have lost frames;
+A channel that was re-established (failover, slot move) or failed may have lost frames;
 the listeners are told (:meth:`ChannelListener.on_gap`) so they can recover from the history.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from collections.abc import Iterable
 from typing import Protocol
 
 from prometheus_client import Gauge
 
 from contracts import realtime
 from contracts.base import ContractError, Envelope, Message
-from shared.pubsub import PubSub, PubSubError
+from shared.pubsub import PubSub
 
 log = logging.getLogger(__name__)
 
 CHANNELS = Gauge("parley_gateway_rt_channels", "Real-time channels this gateway is subscribed to")
+CONNECTIONS = Gauge(
+    "parley_gateway_rt_connections", "Redis subscriber connections carrying the real-time channels"
+)
 
 
 class ChannelListener(Protocol):
@@ -37,40 +43,21 @@ class ChannelListener(Protocol):
         """Frames of ``channel`` may have been lost."""
 
 
-class _Channel:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.listeners: set[ChannelListener] = set()
-        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.task: asyncio.Task[None] | None = None
-
-
 class ChannelHub:
     """The channels this process is subscribed to, shared by all local connections."""
 
-    def __init__(
-        self,
-        pubsub: PubSub,
-        *,
-        queue_size: int = 4096,
-        retry_delay: float = 0.2,
-        stop_timeout: float = 2.0,
-    ) -> None:
+    def __init__(self, pubsub: PubSub) -> None:
         self._pubsub = pubsub
-        self._stop_timeout = stop_timeout
-        self._queue_size = queue_size
-        self._retry_delay = retry_delay
-        self._channels: dict[str, _Channel] = {}
+        self._channels: dict[str, set[ChannelListener]] = {}
+        CONNECTIONS.set_function(lambda: pubsub.connections)
 
     def refcount(self, channel: str) -> int:
         """How many local listeners hold ``channel``."""
-        entry = self._channels.get(channel)
-        return len(entry.listeners) if entry else 0
+        return len(self._channels.get(channel, ()))
 
     def is_live(self, channel: str) -> bool:
         """Whether ``channel`` is subscribed now (frames published from now on arrive)."""
-        entry = self._channels.get(channel)
-        return entry is not None and entry.ready.done() and not entry.ready.exception()
+        return channel in self._channels and self._pubsub.is_live(channel)
 
     @property
     def channels(self) -> frozenset[str]:
@@ -79,96 +66,63 @@ class ChannelHub:
 
     async def acquire(self, channel: str, listener: ChannelListener) -> None:
         """Add ``listener`` to ``channel``; returns once the channel is subscribed."""
-        entry = self._channels.get(channel)
-        if entry is None:
-            entry = self._channels[channel] = _Channel(channel)
-            entry.task = asyncio.create_task(self._run(entry), name=f"rt:{channel}")
-            CHANNELS.set(len(self._channels))
-        entry.listeners.add(listener)
-        try:
-            await asyncio.wait_for(asyncio.shield(entry.ready), self._pubsub.connect_timeout)
-        except TimeoutError:
-            # Stays registered: the channel keeps retrying and reports a gap once it is live.
-            raise PubSubError(f"could not subscribe to {channel!r} yet") from None
+        await self.acquire_many([channel], listener)
+
+    async def acquire_many(self, channels: Iterable[str], listener: ChannelListener) -> None:
+        """Add ``listener`` to ``channels``, subscribing the new ones together; returns once all
+        are subscribed. Raises :class:`~shared.pubsub.PubSubError` after the pub/sub's
+        ``connect_timeout``: the channels stay held, and a gap is reported once they are live."""
+        wanted = list(dict.fromkeys(channels))
+        for channel in wanted:
+            self._channels.setdefault(channel, set()).add(listener)
+        CHANNELS.set(len(self._channels))
+        waiting = [ch for ch in wanted if not self._pubsub.is_live(ch)]
+        if waiting:
+            await self._pubsub.listen(waiting, realtime.Frame, self)
 
     async def release(self, channel: str, listener: ChannelListener) -> None:
         """Remove ``listener``; the last one out unsubscribes."""
-        entry = self._channels.get(channel)
-        if entry is None:
+        listeners = self._channels.get(channel)
+        if listeners is None:
             return
-        entry.listeners.discard(listener)
-        if entry.listeners:
+        listeners.discard(listener)
+        if listeners:
             return
         del self._channels[channel]
         CHANNELS.set(len(self._channels))
-        await self._stop(entry)
+        self._pubsub.unlisten([channel], self)
 
     async def aclose(self) -> None:
         """Unsubscribe from everything."""
-        entries = list(self._channels.values())
+        channels = list(self._channels)
         self._channels.clear()
         CHANNELS.set(0)
-        for entry in entries:
-            await self._stop(entry)
+        self._pubsub.unlisten(channels, self)
 
-    async def _stop(self, entry: _Channel) -> None:
-        if entry.task is not None:
-            entry.task.cancel()
-            # Bounded: a cancellation swallowed inside the Redis client must not hang the
-            # disconnect of the connection releasing the channel (the task is cancelled anyway).
-            await asyncio.wait({entry.task}, timeout=self._stop_timeout)
-        if not entry.ready.done():
-            entry.ready.set_exception(PubSubError(f"{entry.name} was released"))
-            entry.ready.exception()  # retrieved: nobody may be waiting any more
+    # --- shared.pubsub.Listener ---
 
-    async def _run(self, entry: _Channel) -> None:
-        while True:
-            try:
-                await self._pump(entry)
-            except (PubSubError, OSError) as e:
-                log.warning("real-time channel %s failed (%s); resubscribing", entry.name, e)
-            await asyncio.sleep(self._retry_delay)
-
-    async def _pump(self, entry: _Channel) -> None:
-        was_live = entry.ready.done()
-        async with self._pubsub.subscribe(
-            entry.name, realtime.Frame, queue_size=self._queue_size
-        ) as sub:
-            if not was_live:
-                entry.ready.set_result(None)
-            else:
-                self._gap(entry)  # frames sent while we were away are lost
-            gaps = sub.gaps
-            me = asyncio.current_task()
-            while True:
-                try:
-                    frame = await sub.get(timeout=1.0)
-                except TimeoutError:
-                    frame = None
-                if me is not None and me.cancelling():
-                    # Python 3.11's wait_for loses a cancellation that lands as a frame arrives.
-                    raise asyncio.CancelledError
-                if sub.gaps != gaps:
-                    gaps = sub.gaps
-                    self._gap(entry)
-                if frame is not None:
-                    self._dispatch(entry, frame)
-
-    def _dispatch(self, entry: _Channel, frame: realtime.Frame) -> None:
+    def on_message(self, channel: str, message: realtime.Frame) -> None:
+        """Decode the frame once and hand it to every local listener of ``channel``."""
         try:
-            envelope, message = realtime.open_frame(frame)
+            envelope, decoded = realtime.open_frame(message)
         except ContractError as e:
-            log.warning("skipping a frame on %s: %s", entry.name, e)
+            log.warning("skipping a frame on %s: %s", channel, e)
             return
-        for listener in list(entry.listeners):
+        for listener in list(self._channels.get(channel, ())):
             try:
-                listener.on_frame(entry.name, envelope, message)
+                listener.on_frame(channel, envelope, decoded)
             except Exception:
-                log.exception("a real-time listener failed on %s", entry.name)
+                log.exception("a real-time listener failed on %s", channel)
 
-    def _gap(self, entry: _Channel) -> None:
-        for listener in list(entry.listeners):
+    def on_gap(self, channel: str) -> None:
+        """Tell every local listener of ``channel`` that frames may have been lost."""
+        for listener in list(self._channels.get(channel, ())):
             try:
-                listener.on_gap(entry.name)
+                listener.on_gap(channel)
             except Exception:
-                log.exception("a real-time listener failed on a gap of %s", entry.name)
+                log.exception("a real-time listener failed on a gap of %s", channel)
+
+    def on_failure(self, channel: str, error: Exception) -> None:
+        """The channel's reader failed; it is subscribed again, so this is a gap."""
+        log.error("real-time channel %s failed: %s", channel, error)
+        self.on_gap(channel)
