@@ -23,8 +23,9 @@ def pubsub_connections(cluster: LocalCluster) -> dict[str, dict[int, list[int]]]
     """Per subscriber-connection name (``<instance>-pubsub``): primary port -> the number of
     shard channels each such connection holds there."""
     found: dict[str, dict[int, list[int]]] = {}
+    username, password = cluster.credentials("admin")
     for port in cluster.ports:
-        node = redis.Redis(host=cluster.host, port=port)
+        node = redis.Redis(host=cluster.host, port=port, username=username, password=password)
         try:
             if node.info("replication")["role"] != "master":
                 continue
