@@ -7,7 +7,9 @@ import uuid
 import pytest
 
 from contracts import chat
+from gateway.config import Settings
 from gateway.domain import close_codes
+from gateway.domain.frames import MAX_FRAME_BYTES
 from gateway.handlers.realtime import Close
 
 from .test_ws_connection import connection, queued, settle
@@ -71,3 +73,7 @@ async def test_a_flood_is_told_once_then_dropped_then_closed_with_4029() -> None
     assert frames[-1]["code"] == "rate_limited" and frames[-1]["retry_after"] > 0
     conn.receive('{"type": "ping", "id": "over"}')
     assert conn.closing == Close(close_codes.RATE_LIMITED, "too many frames")
+
+
+def test_the_server_reads_no_frame_larger_than_the_protocol_accepts() -> None:
+    assert Settings().ws_max_size == MAX_FRAME_BYTES
