@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException
 
 from contracts import chat
 from gateway.config import Settings
 from gateway.domain import close_codes
 from gateway.domain.frames import MAX_FRAME_BYTES
 from gateway.handlers.realtime import Close
+from gateway.handlers.realtime_limits import SocketLimits
+from gateway.handlers.realtime_options import RealtimeOptions
+from shared.ratelimit import RateLimiter
 
 from .test_ws_connection import connection, queued, settle
 
@@ -77,3 +83,28 @@ async def test_a_flood_is_told_once_then_dropped_then_closed_with_4029() -> None
 
 def test_the_server_reads_no_frame_larger_than_the_protocol_accepts() -> None:
     assert Settings().ws_max_size == MAX_FRAME_BYTES
+
+
+class Unreachable:
+    """A limiter and slot store whose Redis is down, each in its own way."""
+
+    async def check(self, subject: str) -> None:
+        raise RedisConnectionError("connection refused")
+
+    async def claim(self, user_id: str, connection_id: str, *, cap: int, ttl: float) -> bool:
+        raise RedisClusterException("no node serves the slot")
+
+    async def renew(self, user_id: str, connection_id: str, *, ttl: float) -> None:
+        raise TimeoutError
+
+    async def release(self, user_id: str, connection_id: str) -> None:
+        raise RedisConnectionError("connection reset")
+
+
+async def test_the_opening_limits_let_connections_through_when_redis_is_unreachable() -> None:
+    down = Unreachable()
+    limits = SocketLimits(cast(RateLimiter, down), down, RealtimeOptions())
+    assert await limits.handshake("192.0.2.1") is None
+    assert await limits.claim("u1", "c1") is True
+    await limits.renew("u1", "c1")
+    await limits.release("u1", "c1")

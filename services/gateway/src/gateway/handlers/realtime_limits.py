@@ -16,13 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.store.protocols import ConnectionSlots
 from shared.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+
+# What Redis being unreachable looks like (RedisClusterException is not a RedisError; a timeout
+# is an OSError): the limits then let connections through instead of failing them.
+_UNREACHABLE = (RedisError, RedisClusterException, OSError)
 
 
 class SocketLimits:
@@ -41,7 +45,7 @@ class SocketLimits:
             return None
         try:
             result = await self._handshakes.check(address)
-        except RedisError as e:
+        except _UNREACHABLE as e:
             log.warning("handshake limit unavailable, letting the connection in: %s", e)
             return None
         return None if result.allowed else result.retry_after or 1.0
@@ -55,7 +59,7 @@ class SocketLimits:
                 cap=self._options.max_user_connections,
                 ttl=self._options.slot_ttl,
             )
-        except RedisError as e:
+        except _UNREACHABLE as e:
             log.warning("connection count unavailable, letting the connection in: %s", e)
             return True
 
@@ -63,7 +67,7 @@ class SocketLimits:
         """Keep the connection's slot (with each heartbeat)."""
         try:
             await self._slots.renew(user_id, connection_id, ttl=self._options.slot_ttl)
-        except RedisError as e:
+        except _UNREACHABLE as e:
             log.warning("could not renew the slot of connection %s: %s", connection_id, e)
 
     async def keep_slot(self, user_id: str, connection_id: str) -> None:
@@ -76,5 +80,5 @@ class SocketLimits:
         """Give the connection's slot back (on close)."""
         try:
             await self._slots.release(user_id, connection_id)
-        except RedisError as e:  # it lapses on its own
+        except _UNREACHABLE as e:  # it lapses on its own
             log.warning("could not release the slot of connection %s: %s", connection_id, e)
