@@ -6,6 +6,7 @@ import uuid
 from typing import cast
 
 import pytest
+from prometheus_client import REGISTRY
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisClusterException
 
@@ -21,6 +22,12 @@ from shared.ratelimit import RateLimiter
 from .test_ws_connection import connection, queued, settle
 
 pytestmark = pytest.mark.unit
+
+
+def refused(limit: str) -> float:
+    """How many refusals ``parley_gateway_ws_refused_total`` counts for ``limit`` so far."""
+    value = REGISTRY.get_sample_value("parley_gateway_ws_refused_total", {"limit": limit})
+    return value or 0.0
 
 
 async def test_typing_in_conversations_not_held_is_refused_and_remembers_nothing() -> None:
@@ -68,6 +75,7 @@ async def test_resume_entries_past_the_cap_are_refused_until_those_in_flight_end
 
 
 async def test_a_flood_is_told_once_then_dropped_then_closed_with_4029() -> None:
+    before = refused("frames")
     conn, _, _ = connection(frame_rate=0.001, frame_burst=5)
     for i in range(5):
         conn.receive(f'{{"type": "ping", "id": "{i}"}}')
@@ -79,6 +87,7 @@ async def test_a_flood_is_told_once_then_dropped_then_closed_with_4029() -> None
     assert frames[-1]["code"] == "rate_limited" and frames[-1]["retry_after"] > 0
     conn.receive('{"type": "ping", "id": "over"}')
     assert conn.closing == Close(close_codes.RATE_LIMITED, "too many frames")
+    assert refused("frames") - before == 6
 
 
 def test_the_server_reads_no_frame_larger_than_the_protocol_accepts() -> None:

@@ -43,6 +43,7 @@ from gateway.domain.recovery import Cursor, Verdict
 from gateway.domain.sendqueue import Offer, Outgoing, SendQueue
 from gateway.handlers.backend import BackendError, RequestContext
 from gateway.handlers.realtime_frames import ServerFrame, server_frame
+from gateway.handlers.realtime_limits import REFUSED
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.realtime_recovery import CommandCaller, recover, resume
 from gateway.handlers.subscriptions import ChannelHub
@@ -252,6 +253,7 @@ class Connection:
         self._dispatch(frame)
 
     def _refuse_frame(self, admission: Admission) -> None:
+        REFUSED.labels("frames").inc()
         if admission is Admission.REFUSE_AND_TELL:
             frame = error_frame(errors.RATE_LIMITED, "too many frames; slow down")
             frame["retry_after"] = round(self._budget.retry_after(), 3)
@@ -284,6 +286,7 @@ class Connection:
 
     def _resume(self, frame: ResumeFrame) -> None:
         if self._resuming + len(frame.conversations) > self.options.max_resuming:
+            REFUSED.labels("resumes").inc()
             self.send(
                 error_frame(
                     errors.RATE_LIMITED,

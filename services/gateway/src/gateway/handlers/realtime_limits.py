@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from prometheus_client import Counter
 from redis.exceptions import RedisClusterException, RedisError
 
 from gateway.handlers.realtime_options import RealtimeOptions
@@ -27,6 +28,13 @@ log = logging.getLogger(__name__)
 # What Redis being unreachable looks like (RedisClusterException is not a RedisError; a timeout
 # is an OSError): the limits then let connections through instead of failing them.
 _UNREACHABLE = (RedisError, RedisClusterException, OSError)
+
+REFUSED = Counter(
+    "parley_gateway_ws_refused_total",
+    "WebSocket handshakes, frames and resumes refused by a limit, by limit "
+    "(handshakes, connections, frames, resumes).",
+    ["limit"],
+)
 
 
 class SocketLimits:
@@ -48,12 +56,15 @@ class SocketLimits:
         except _UNREACHABLE as e:
             log.warning("handshake limit unavailable, letting the connection in: %s", e)
             return None
-        return None if result.allowed else result.retry_after or 1.0
+        if result.allowed:
+            return None
+        REFUSED.labels("handshakes").inc()
+        return result.retry_after or 1.0
 
     async def claim(self, user_id: str, connection_id: str) -> bool:
         """Take one of the user's connection slots; false when all are taken."""
         try:
-            return await self._slots.claim(
+            claimed = await self._slots.claim(
                 user_id,
                 connection_id,
                 cap=self._options.max_user_connections,
@@ -62,6 +73,9 @@ class SocketLimits:
         except _UNREACHABLE as e:
             log.warning("connection count unavailable, letting the connection in: %s", e)
             return True
+        if not claimed:
+            REFUSED.labels("connections").inc()
+        return claimed
 
     async def renew(self, user_id: str, connection_id: str) -> None:
         """Keep the connection's slot (with each heartbeat)."""
