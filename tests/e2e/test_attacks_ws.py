@@ -203,7 +203,7 @@ def test_a_connection_flooding_frames_is_told_to_slow_down_then_closed_with_4029
     assert code == 4029
 
 
-def test_typing_in_conversations_of_others_is_refused_without_reaching_chat(
+def test_typing_in_conversations_of_others_is_refused_per_id_and_the_socket_stays_up(
     fleet: Fleet, register: Register
 ) -> None:
     mallory = register()
