@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
 import uvicorn
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from shared.service.runner import bind_socket, freeze_startup_objects, uvicorn_config
 from shared.service.settings import ServiceSettings
@@ -43,23 +46,44 @@ async def _echo(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await receive()
 
 
-@pytest.mark.parametrize("compression", [False, True])
-async def test_websocket_compression_is_negotiated_only_when_turned_on(compression: bool) -> None:
-    settings = ServiceSettings(ws_compression=compression)
+@asynccontextmanager
+async def serving(settings: ServiceSettings) -> AsyncIterator[str]:
+    """The echo app served with ``settings``; yields its WebSocket URL."""
     sock = bind_socket("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn_config(_echo, settings))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
             await asyncio.sleep(0.01)
-        port = sock.getsockname()[1]
-        # The client offers permessage-deflate (the websockets library's default, as browsers do).
-        async with connect(f"ws://127.0.0.1:{port}/ws", compression="deflate") as ws:
-            offered = ws.response.headers.get("Sec-WebSocket-Extensions")
-            await ws.send("hello " * 50)
-            assert await ws.recv() == "hello " * 50
-        assert (offered is not None and "permessage-deflate" in offered) is compression
+        yield f"ws://127.0.0.1:{sock.getsockname()[1]}/ws"
     finally:
         server.should_exit = True
         await task
         sock.close()
+
+
+@pytest.mark.parametrize("compression", [False, True])
+async def test_websocket_compression_is_negotiated_only_when_turned_on(compression: bool) -> None:
+    # The client offers permessage-deflate (the websockets library's default, as browsers do).
+    async with (
+        serving(ServiceSettings(ws_compression=compression)) as url,
+        connect(url, compression="deflate") as ws,
+    ):
+        offered = ws.response.headers.get("Sec-WebSocket-Extensions")
+        await ws.send("hello " * 50)
+        assert await ws.recv() == "hello " * 50
+    assert (offered is not None and "permessage-deflate" in offered) is compression
+
+
+async def test_a_websocket_message_over_ws_max_size_closes_the_connection_with_1009() -> None:
+    settings = ServiceSettings()
+    assert settings.ws_max_size == 64 * 1024
+    async with serving(settings) as url:
+        async with connect(url, max_size=None) as ws:
+            await ws.send("x" * settings.ws_max_size)
+            assert len(await ws.recv()) == settings.ws_max_size
+        async with connect(url, max_size=None) as ws:
+            await ws.send("x" * (settings.ws_max_size + 1))
+            with pytest.raises(ConnectionClosed):
+                await ws.recv()
+        assert ws.close_code == 1009

@@ -30,6 +30,7 @@ from gateway.handlers.invalidation import invalidation_handlers
 from gateway.handlers.limits import ApiLimits, LimitPolicies
 from gateway.handlers.responses import ResponseCache
 from gateway.handlers.tokens import TokenVerifier
+from gateway.store.redis_connection_slots import RedisConnectionSlots
 from gateway.store.redis_revocations import RedisRevokedSessions
 from shared.bus import ConsumerSettings, Publisher, Requester
 from shared.keys import KeySpace
@@ -82,6 +83,7 @@ def wire(runtime: ServiceRuntime, requester: Requester) -> GatewayDeps:
         pubsub=requester.pubsub,
         limits=ApiLimits(client, KEYSPACE, limit_policies(settings)),
         responses=ResponseCache(client, KEYSPACE, enabled=settings.response_cache),
+        connection_slots=RedisConnectionSlots(client, KEYSPACE),
         keyspace=KEYSPACE,
         instance_id=settings.instance,
     )

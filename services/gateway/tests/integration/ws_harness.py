@@ -95,6 +95,10 @@ class FakeServices:
     profiles: dict[str, user.Profile] = field(default_factory=dict)
     calls: list[Message] = field(default_factory=list)
     history_calls: int = 0
+    history_delay: float = 0.0
+    """Seconds chat takes to answer a history request (frames can be published meanwhile)."""
+    history_failure: ErrorCode | None = None
+    """When set, every history request fails with it (chat cannot answer)."""
 
     def add_messages(self, conv: str, count: int) -> None:
         """Store ``count`` more messages in ``conv``."""
@@ -103,6 +107,10 @@ class FakeServices:
 
     async def history(self, cmd: chat.GetHistory, _: Envelope) -> Any:
         self.history_calls += 1
+        if self.history_delay:
+            await asyncio.sleep(self.history_delay)
+        if self.history_failure is not None:
+            return Reply.failure(self.history_failure, "chat cannot answer")
         if cmd.conversation_id not in self.conversations.get(cmd.user_id, []):
             return Reply.failure(ErrorCode.NOT_FOUND, "no such conversation")
         items = self.messages[cmd.conversation_id]
@@ -216,9 +224,14 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def running_gateway(redis_url: str, options: RealtimeOptions) -> AsyncIterator[Gateway]:
-    """A gateway on a free port with fake services; torn down on exit."""
-    settings = Settings(redis_url=redis_url, instance=uid("gw"), command_timeout=3.0)
+async def running_gateway(
+    redis_url: str, options: RealtimeOptions, **overrides: Any
+) -> AsyncIterator[Gateway]:
+    """A gateway on a free port with fake services; torn down on exit.
+
+    ``overrides`` are gateway :class:`Settings` fields (e.g. ``trust_forwarded_for=True``).
+    """
+    settings = Settings(redis_url=redis_url, instance=uid("gw"), command_timeout=3.0, **overrides)
     runtime = ServiceRuntime("gateway", settings, owns_database=False)
     await runtime.start()
     publisher = Publisher(runtime.redis, producer="gateway")

@@ -131,6 +131,7 @@ async def test_an_event_seen_on_two_channels_is_sent_once() -> None:
 
 async def test_typing_frames_are_debounced_and_a_stop_follows_a_start() -> None:
     conn, _, backend = connection(typing_interval=60)
+    await conn.join("c1")
     for _ in range(3):
         conn.receive('{"type": "typing", "conversation_id": "c1"}')
     conn.receive('{"type": "typing", "conversation_id": "c1", "typing": false}')
@@ -189,6 +190,7 @@ async def test_leaving_the_viewed_conversation_ends_the_view() -> None:
 
 async def test_a_recovery_that_fails_unexpectedly_releases_what_it_held() -> None:
     conn, _, backend = connection()
+    await conn.join("c1")
     # The way a connection torn down under a write fails (not a Redis error).
     backend.fail = RuntimeError(
         "unable to perform operation on <TCPTransport>; the handler is closed"

@@ -70,6 +70,7 @@ def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
         timeout_keep_alive=settings.http_keep_alive,
         timeout_graceful_shutdown=10,
         ws_per_message_deflate=settings.ws_compression,
+        ws_max_size=settings.ws_max_size,
     )
 
 

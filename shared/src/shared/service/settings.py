@@ -39,6 +39,10 @@ class ServiceSettings(BaseSettings):
     # asked for: chat frames are a few hundred bytes, where deflate saves little on the wire but
     # costs CPU on every frame at both ends and a compressor per connection (docs/websocket.md).
     ws_compression: bool = False
+    # Largest WebSocket message the server reads (uvicorn's ws_max_size, 16 MiB by default): a
+    # larger one closes the connection with 1009 before it is buffered. 64 KiB is the gateway's
+    # largest legitimate client frame (a long resume), so a flood of big frames costs no memory.
+    ws_max_size: int = Field(default=64 * 1024, ge=1024)
     redis_url: str = "redis://127.0.0.1:7001"
     redis_cluster: bool = True
     redis_seeds: str = ""  # more cluster nodes, "host:port,host:port", tried when the URL's is down

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from gateway.api.middleware import client_address
 from gateway.domain import close_codes, errors
 from gateway.domain.errors import GatewayError
 from gateway.domain.frames import AuthFrame, FrameError, error_frame, parse_client_frame
@@ -32,10 +33,12 @@ from gateway.handlers.realtime_lifecycle import (
     heartbeats,
     open_connection,
 )
+from gateway.handlers.realtime_limits import SocketLimits
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.subscriptions import ChannelHub
 from gateway.handlers.tokens import AccessClaims, TokenError, TokenExpiredError
 from shared.bus import Publisher
+from shared.ratelimit import RateLimiter, RateLimitPolicy
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +55,7 @@ class Realtime:
     facts: ConnectionFacts
     connections: ConnectionRegistry
     publisher: Publisher
+    limits: SocketLimits
 
     async def aclose(self) -> None:
         """Close every socket (1001), unsubscribe, flush connection facts."""
@@ -66,13 +70,15 @@ def install_realtime(
 ) -> Realtime:
     """Mount ``/ws`` on ``app``; revoked sessions' sockets close; shutdown closes the rest."""
     publisher = Publisher(deps.runtime.redis, producer="gateway")
+    options = options or RealtimeOptions.from_env()
     rt = Realtime(
         deps=deps,
-        options=options or RealtimeOptions.from_env(),
+        options=options,
         hub=ChannelHub(deps.pubsub),
         facts=ConnectionFacts(publisher, gateway_id=deps.instance_id),
         connections=ConnectionRegistry(),
         publisher=publisher,
+        limits=socket_limits(deps, options),
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
     app.state.realtime = rt
@@ -83,6 +89,16 @@ def install_realtime(
 
     _close_on_shutdown(app, rt)
     return rt
+
+
+def socket_limits(deps: GatewayDeps, options: RealtimeOptions) -> SocketLimits:
+    """The handshake budget and connection cap ``options`` name, counted in the gateway's Redis."""
+    policy = RateLimitPolicy(rate=options.handshake_rate, burst=options.handshake_burst)
+    return SocketLimits(
+        RateLimiter(deps.runtime.redis, deps.keyspace, "ws-handshake", policy),
+        deps.connection_slots,
+        options,
+    )
 
 
 def _close_on_shutdown(app: FastAPI, rt: Realtime) -> None:
@@ -101,8 +117,23 @@ def _close_on_shutdown(app: FastAPI, rt: Realtime) -> None:
 
 
 async def serve(websocket: WebSocket, rt: Realtime) -> None:
-    """One connection from accept to close."""
+    """One connection from accept to close: within the address's handshake budget, then
+    authenticated, then within the user's connection cap."""
     await websocket.accept()
+    address = client_address(
+        websocket.scope,
+        dict(websocket.headers),
+        trust_forwarded=rt.deps.settings.trust_forwarded_for,
+    )
+    retry_after = await rt.limits.handshake(address)
+    if retry_after is not None:
+        limited = GatewayError(
+            errors.RATE_LIMITED,
+            "too many connection attempts from this address; retry later",
+            retry_after=retry_after,
+        )
+        await _refuse(websocket, close_codes.RATE_LIMITED, limited)
+        return
     claims, device = await _authenticate(websocket, rt)
     if claims is None:
         return
@@ -113,11 +144,25 @@ async def serve(websocket: WebSocket, rt: Realtime) -> None:
         connection_id=uuid.uuid4().hex,
         expires_at=claims.expires_at,
     )
+    if not await rt.limits.claim(identity.user_id, identity.connection_id):
+        cap = rt.options.max_user_connections
+        full = GatewayError(
+            errors.TOO_MANY_CONNECTIONS, f"at most {cap} connections per user; close one first"
+        )
+        await _refuse(websocket, close_codes.TOO_MANY_CONNECTIONS, full)
+        return
+    try:
+        await _run(websocket, rt, identity)
+    finally:
+        await rt.limits.release(identity.user_id, identity.connection_id)
+
+
+async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
     conn = Connection(identity, hub=rt.hub, backend=rt.deps.backend, options=rt.options)
     rt.connections.add(conn)
     loop = asyncio.get_running_loop()
     expiry = loop.call_later(
-        max(0.0, claims.expires_at - time.time()), conn.close, close_codes.TOKEN_EXPIRED
+        max(0.0, identity.expires_at - time.time()), conn.close, close_codes.TOKEN_EXPIRED
     )
     tasks: list[asyncio.Task[Any]] = []
     try:
@@ -127,6 +172,7 @@ async def serve(websocket: WebSocket, rt: Realtime) -> None:
             asyncio.create_task(_read(websocket, conn)),
             asyncio.create_task(conn.wait_closing()),
             asyncio.create_task(heartbeats(conn, rt.facts)),
+            asyncio.create_task(rt.limits.keep_slot(identity.user_id, identity.connection_id)),
         ]
         await asyncio.wait(tasks[:3], return_when=asyncio.FIRST_COMPLETED)
     except Exception:
@@ -189,7 +235,10 @@ async def _refuse(
     websocket: WebSocket, code: int, error: GatewayError | None, message: str = ""
 ) -> None:
     if error is not None:
-        text = encode(error_frame(error.code, error.message))
+        frame = error_frame(error.code, error.message)
+        if error.retry_after is not None:
+            frame["retry_after"] = round(error.retry_after, 3)
+        text = encode(frame)
     else:
         text = encode(error_frame(errors.UNAUTHENTICATED, message))
     with contextlib.suppress(Exception):

@@ -25,6 +25,13 @@ SESSION_REVOKED: Final = 4003
 SLOW_CONSUMER: Final = 4008
 """The client read too slowly and its send queue filled with essential frames: reconnect, resume."""
 
+TOO_MANY_CONNECTIONS: Final = 4009
+"""The user already holds as many WebSockets as allowed (over every gateway): close another one,
+or wait and reconnect with backoff."""
+RATE_LIMITED: Final = 4029
+"""Too many handshakes from this address, or a connection kept sending frames after it was told
+``rate_limited``: reconnect after the error frame's ``retry_after``, and send less."""
+
 REASONS: Final[dict[int, str]] = {
     NORMAL: "normal",
     GOING_AWAY: "going away",
@@ -34,4 +41,6 @@ REASONS: Final[dict[int, str]] = {
     TOKEN_EXPIRED: "token expired",
     SESSION_REVOKED: "session revoked",
     SLOW_CONSUMER: "too slow",
+    TOO_MANY_CONNECTIONS: "too many connections",
+    RATE_LIMITED: "rate limited",
 }

@@ -16,6 +16,7 @@ FORBIDDEN: Final = "forbidden"
 NOT_FOUND: Final = "not_found"
 CONFLICT: Final = "conflict"
 RATE_LIMITED: Final = "rate_limited"
+TOO_MANY_CONNECTIONS: Final = "too_many_connections"
 PAYLOAD_TOO_LARGE: Final = "payload_too_large"
 UNAVAILABLE: Final = "unavailable"
 EXPIRED: Final = "expired"
@@ -31,6 +32,7 @@ HTTP_STATUS: Final[dict[str, int]] = {
     CONFLICT: 409,
     PAYLOAD_TOO_LARGE: 413,
     RATE_LIMITED: 429,
+    TOO_MANY_CONNECTIONS: 429,
     INTERNAL: 500,
     NOT_IMPLEMENTED: 501,
     UNAVAILABLE: 503,

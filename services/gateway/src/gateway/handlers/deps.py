@@ -12,6 +12,8 @@
 * ``limits``: :class:`~gateway.handlers.limits.ApiLimits` (per-user and per-address limiters);
 * ``responses``: :class:`~gateway.handlers.responses.ResponseCache` (cached GET responses per
   viewer, invalidated by tags such as ``profile:<user id>`` or ``conv:<conversation id>``);
+* ``connection_slots``: :class:`~gateway.store.protocols.ConnectionSlots` (each user's live
+  WebSockets over every gateway, for the per-user cap);
 * ``keyspace``: ``KeySpace("gateway")``; ``instance_id``: this instance's id.
 """
 
@@ -24,6 +26,7 @@ from gateway.handlers.backend import Backend
 from gateway.handlers.limits import ApiLimits
 from gateway.handlers.responses import ResponseCache
 from gateway.handlers.tokens import TokenVerifier
+from gateway.store.protocols import ConnectionSlots
 from shared.keys import KeySpace
 from shared.pubsub import PubSub
 from shared.service.runtime import ServiceRuntime
@@ -40,5 +43,6 @@ class GatewayDeps:
     pubsub: PubSub
     limits: ApiLimits
     responses: ResponseCache
+    connection_slots: ConnectionSlots
     keyspace: KeySpace
     instance_id: str

@@ -26,7 +26,8 @@ from typing import Any
 from contracts import chat, registry
 from contracts import notification as notify
 from contracts.base import Envelope, Message
-from gateway.domain import close_codes
+from gateway.domain import close_codes, errors
+from gateway.domain.frame_budget import Admission, FrameBudget
 from gateway.domain.frames import (
     ClientFrame,
     FrameError,
@@ -42,6 +43,7 @@ from gateway.domain.recovery import Cursor, Verdict
 from gateway.domain.sendqueue import Offer, Outgoing, SendQueue
 from gateway.handlers.backend import BackendError, RequestContext
 from gateway.handlers.realtime_frames import ServerFrame, server_frame
+from gateway.handlers.realtime_limits import REFUSED
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.realtime_recovery import CommandCaller, recover, resume
 from gateway.handlers.subscriptions import ChannelHub
@@ -93,6 +95,9 @@ class Connection:
         self.user_channel = registry.channel("rt.user").key(identity.user_id)
         self.conversations: dict[str, str] = {}
         """Conversation id -> its channel, for the channels this connection holds."""
+        self._unconfirmed: dict[str, list[tuple[Envelope, Message]]] = {}
+        """Channel -> its frames held back, for conversations held while the user's membership
+        is being checked (a ``resume``): released once confirmed, dropped otherwise."""
         self._cursors: dict[str, Cursor[str]] = {}
         self._recoveries: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -100,6 +105,9 @@ class Connection:
         self._seen_set: set[str] = set()
         self._typing_sent: dict[str, tuple[bool, float]] = {}
         self._resume_slots = asyncio.Semaphore(options.resume_concurrency)
+        self._resuming = 0
+        """``resume`` entries accepted and not finished (at most ``options.max_resuming``)."""
+        self._budget = FrameBudget(options.frame_rate, options.frame_burst)
         self.viewing: str | None = None
         """The conversation the client said is on its screen (``view``), if any."""
 
@@ -165,12 +173,18 @@ class Connection:
         """Hold the user's personal channel."""
         await self._hub.acquire(self.user_channel, self)
 
-    async def join(self, conversation_id: str) -> None:
-        """Hold the conversation's channel (idempotent)."""
+    async def join(self, conversation_id: str, *, confirmed: bool = True) -> None:
+        """Hold the conversation's channel (idempotent).
+
+        Unless ``confirmed`` (the user is known to be a member), the channel's frames are held
+        back until :meth:`confirm`; :meth:`leave` drops them.
+        """
         if conversation_id in self.conversations:
             return
         channel = self._conv_family.key(conversation_id)
         self.conversations[conversation_id] = channel
+        if not confirmed:
+            self._unconfirmed[channel] = []
         await self._hub.acquire(channel, self)
 
     async def join_many(self, conversation_ids: list[str]) -> None:
@@ -184,10 +198,27 @@ class Connection:
         if channels:
             await self._hub.acquire_many(channels, self)
 
+    def holds(self, conversation_id: str) -> bool:
+        """Whether the connection holds the conversation as the user's (membership confirmed)."""
+        channel = self.conversations.get(conversation_id)
+        return channel is not None and channel not in self._unconfirmed
+
+    def confirm(self, conversation_id: str) -> bool:
+        """The user is a member: deliver the frames held back; false if it is not held any more."""
+        channel = self.conversations.get(conversation_id)
+        if channel is None:
+            return False
+        for envelope, message in self._unconfirmed.pop(channel, ()):
+            self.on_frame(channel, envelope, message)
+        return True
+
     async def leave(self, conversation_id: str) -> None:
         """Release the conversation's channel and forget its delivery state."""
         channel = self.conversations.pop(conversation_id, None)
+        if channel is not None:
+            self._unconfirmed.pop(channel, None)
         self._cursors.pop(conversation_id, None)
+        self._typing_sent.pop(conversation_id, None)
         task = self._recoveries.pop(conversation_id, None)
         if task is not None:
             task.cancel()
@@ -216,13 +247,31 @@ class Connection:
     # -- incoming client frames -----------------------------------------------------------------
 
     def receive(self, text: str | bytes) -> None:
-        """Handle one client frame; a bad one gets an error frame, never a close."""
+        """Handle one client frame; a bad one gets an error frame, never a close.
+
+        Frames beyond the connection's budget are refused (see
+        :mod:`gateway.domain.frame_budget`) before they are even parsed.
+        """
+        admission = self._budget.admit(time.monotonic())
+        if admission is not Admission.ACCEPT:
+            self._refuse_frame(admission)
+            return
         try:
             frame = parse_client_frame(text)
         except FrameError as e:
             self.send(error_frame(e.code, e.message))
             return
         self._dispatch(frame)
+
+    def _refuse_frame(self, admission: Admission) -> None:
+        REFUSED.labels("frames").inc()
+        if admission is Admission.REFUSE_AND_TELL:
+            frame = error_frame(errors.RATE_LIMITED, "too many frames; slow down")
+            frame["retry_after"] = round(self._budget.retry_after(), 3)
+            self.send(frame)
+        elif admission is Admission.CLOSE:
+            log.info("closing connection %s: frame flood", self.identity.connection_id)
+            self.close(close_codes.RATE_LIMITED, "too many frames")
 
     def _dispatch(self, frame: ClientFrame) -> None:
         if isinstance(frame, PingFrame):
@@ -242,12 +291,36 @@ class Connection:
         elif isinstance(frame, ViewFrame):
             self._view(frame.conversation_id)
         elif isinstance(frame, ResumeFrame):
-            for conv, seq in frame.conversations.items():
-                self.spawn(self.resume(conv, seq))
+            self._resume(frame)
         else:
             self.send(error_frame("invalid", "already authenticated"))
 
+    def _resume(self, frame: ResumeFrame) -> None:
+        if self._resuming + len(frame.conversations) > self.options.max_resuming:
+            REFUSED.labels("resumes").inc()
+            self.send(
+                error_frame(
+                    errors.RATE_LIMITED,
+                    f"{self._resuming} conversations are being resumed (at most "
+                    f"{self.options.max_resuming}); resume these once they are answered",
+                )
+            )
+            return
+        self._resuming += len(frame.conversations)
+        for conv, seq in frame.conversations.items():
+            self.spawn(self.resume(conv, seq))
+
+    def _not_held(self, conversation_id: str) -> None:
+        frame = error_frame(errors.NOT_FOUND, "no such conversation")
+        frame["conversation_id"] = conversation_id
+        self.send(frame)
+
     def _typing(self, frame: TypingFrame) -> None:
+        # Only a conversation this connection holds: any other id gets an error and leaves no
+        # state behind (random ids must not grow the debounce table).
+        if not self.holds(frame.conversation_id):
+            self._not_held(frame.conversation_id)
+            return
         # Debounce: a "typing" at most once per interval per conversation, a "stopped" only
         # after a "typing"; chat expires typing on its own, so repeats only refresh it.
         now = time.monotonic()
@@ -265,10 +338,8 @@ class Connection:
 
     def _view(self, conversation_id: str | None) -> None:
         # Only a conversation this connection holds (the user's own): anything else is not found.
-        if conversation_id is not None and conversation_id not in self.conversations:
-            frame = error_frame("not_found", "no such conversation")
-            frame["conversation_id"] = conversation_id
-            self.send(frame)
+        if conversation_id is not None and not self.holds(conversation_id):
+            self._not_held(conversation_id)
             return
         self.viewing = conversation_id
         self._command(self.viewing_command(), ack="view.ok")
@@ -309,6 +380,13 @@ class Connection:
 
     def on_frame(self, channel: str, envelope: Envelope, message: Message) -> None:
         """A frame of a held channel (see ChannelListener)."""
+        held_back = self._unconfirmed.get(channel)
+        if held_back is not None:
+            # Not the user's until confirmed; beyond the bound, posts are refetched by the
+            # recovery and ephemera are lost, as under backpressure.
+            if len(held_back) < self.options.send_queue:
+                held_back.append((envelope, message))
+            return
         if envelope.id in self._seen_set:
             return  # the same event on the conversation's and the user's channel
         if len(self._seen) == self._seen.maxlen:
@@ -346,6 +424,7 @@ class Connection:
         if (isinstance(message, chat.MemberAdded) and message.user_id == me) or (
             isinstance(message, chat.ConversationCreated) and me in message.member_ids
         ):
+            self.confirm(message.conversation_id)  # chat says so: a pending resume is the user's
             self.spawn(self.join(message.conversation_id))
         elif isinstance(message, chat.MemberRemoved) and message.user_id == me:
             self.spawn(self.leave(message.conversation_id))
@@ -382,5 +461,8 @@ class Connection:
 
     async def resume(self, conversation_id: str, last_seen: int) -> None:
         """The client's ``resume`` for one conversation: subscribe, then catch up."""
-        async with self._resume_slots:
-            await resume(self, conversation_id, last_seen)
+        try:
+            async with self._resume_slots:
+                await resume(self, conversation_id, last_seen)
+        finally:
+            self._resuming -= 1

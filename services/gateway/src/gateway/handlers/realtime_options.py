@@ -36,6 +36,31 @@ class RealtimeOptions:
     """Client frames being handled at once per connection; beyond, ``rate_limited``."""
     dedupe_window: int = 512
     """Recent frame ids remembered to drop an event seen on two channels."""
+    max_user_connections: int = 20
+    """WebSockets one user may hold at once over every gateway; beyond, closed with 4009."""
+    handshake_rate: int = 10
+    """Sustained WebSocket handshakes per second per client address; beyond, closed with 4029."""
+    handshake_burst: int = 100
+    """Handshakes one address may make at once (a NAT's clients reconnecting together)."""
+    frame_rate: float = 20.0
+    """Sustained client frames per second per connection; beyond, refused (``rate_limited``)."""
+    frame_burst: int = 60
+    """Client frames a connection may send at once; as many refused in a row close it (4029)."""
+    max_resuming: int = 1000
+    """``resume`` entries (conversations) in flight per connection; beyond, ``rate_limited``."""
+
+    def __post_init__(self) -> None:
+        # A zero or negative bound would refuse everything (or nothing): fail at start-up.
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value <= 0:
+                raise ValueError(f"GATEWAY_WS_{f.name.upper()} must be positive, got {value}")
+
+    @property
+    def slot_ttl(self) -> float:
+        """Seconds a connection's slot in the per-user count lives without a heartbeat renewing
+        it: three heartbeats, so a crashed gateway's connections stop counting soon after."""
+        return 3 * self.heartbeat_interval
 
     @classmethod
     def from_env(cls, prefix: str = "GATEWAY_WS_") -> RealtimeOptions:

@@ -4,6 +4,13 @@
 is within the bound (:func:`gateway.domain.recovery.plan_recovery`), for the messages after
 ``after`` up to the head, page by page. Membership is checked by chat on every call: a
 non-member gets ``forbidden``/``not_found`` as a :class:`~gateway.handlers.backend.BackendError`.
+
+A ``resume`` of a conversation the connection does not hold yet subscribes *before* the history
+is read (so a member misses nothing published meanwhile) but holds every frame of the channel
+back until chat has answered: a member's are then delivered in order with the history, a
+non-member's are dropped with the channel. When chat cannot answer (timeout, unavailable) the
+membership is unknown, so the conversation is not subscribed either: no frame of a conversation
+reaches a connection before chat has said the user is a member.
 """
 
 from __future__ import annotations
@@ -97,14 +104,20 @@ class RecoveryHost(Protocol):
     def forget(self, conversation_id: str) -> None:
         """Drop the conversation's delivery state."""
 
+    def holds(self, conversation_id: str) -> bool:
+        """Whether the conversation is held with the user's membership confirmed."""
+
+    def confirm(self, conversation_id: str) -> bool:
+        """Membership confirmed: deliver what was held back; false if no longer held."""
+
     def push_text(self, text: str) -> None:
         """Queue an encoded essential frame."""
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue an essential frame."""
 
-    async def join(self, conversation_id: str) -> None:
-        """Hold the conversation's channel."""
+    async def join(self, conversation_id: str, *, confirmed: bool = True) -> None:
+        """Hold the conversation's channel (its frames held back unless ``confirmed``)."""
 
     async def leave(self, conversation_id: str) -> None:
         """Release the conversation's channel."""
@@ -114,12 +127,14 @@ async def resume(host: RecoveryHost, conversation_id: str, last_seen: int) -> No
     """A client's ``resume`` of one conversation: hold its channel, then catch up.
 
     The channel is held before the history is read, so nothing published meanwhile is missed
-    (live messages are held back by the cursor until the catch-up is delivered).
+    (live messages are held back by the cursor until the catch-up is delivered); a channel not
+    held yet delivers nothing until chat confirms the membership (see the module docstring).
     """
+    confirmed = host.holds(conversation_id)
     cursor = host.cursor(conversation_id)
     cursor.begin(last_seen)
     try:
-        await host.join(conversation_id)
+        await host.join(conversation_id, confirmed=confirmed)
     except PubSubError:
         log.warning("resume of %s: channel not subscribed yet", conversation_id)
     await recover(host, conversation_id, reason="resume")
@@ -147,6 +162,9 @@ async def recover(host: RecoveryHost, conversation_id: str, *, reason: str) -> N
             log.warning("recovery of %s failed: %r", conversation_id, e)
             await _failed(host, conversation_id, BackendError(UNAVAILABLE, "history unavailable"))
             return
+        if not host.confirm(conversation_id):
+            host.forget(conversation_id)  # left meanwhile (another resume failed, or removed)
+            return
         history = [(m.seq, encode(posted(m))) for m in missed.items]
         for text in cursor.finish(history, head=None if missed.recovered else missed.head):
             host.push_text(text)
@@ -173,8 +191,15 @@ async def recover(host: RecoveryHost, conversation_id: str, *, reason: str) -> N
 async def _failed(host: RecoveryHost, conversation_id: str, error: BackendError) -> None:
     frame = error_frame(error.code, error.message)
     frame["conversation_id"] = conversation_id
-    if error.code in (NOT_FOUND, FORBIDDEN):
-        # Not a member (any more): stop delivering this conversation to this user.
+    member = error.code not in (NOT_FOUND, FORBIDDEN)
+    if not member or not host.holds(conversation_id):
+        # Not a member (any more), or not known to be one: stop delivering this conversation
+        # to this user, and drop whatever was held back for it.
+        if member:
+            frame["message"] = (
+                f"membership could not be checked ({error.message}); the conversation is not "
+                "subscribed: resume it again later"
+            )
         host.forget(conversation_id)
         await host.leave(conversation_id)
         host.send(frame)
