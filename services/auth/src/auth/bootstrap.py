@@ -170,10 +170,11 @@ def wire(
     )
     # Session values name the key that sealed them: after a rotation, sessions sealed under an
     # old key-encryption key still open, and new ones are sealed under the current key.
-    keyring = Keyring(
-        {f"kek-{fingerprint(k)}": derive(k, "auth/sessions/v1") for k in (master, *old)},
-        current=f"kek-{fingerprint(master)}",
-    )
+    ring = {f"kek-{fingerprint(k)}": derive(k, "auth/sessions/v1") for k in (master, *old)}
+    # Sessions sealed before key ids named their key say "kek1": the only key of that time, which
+    # is the oldest configured one (old keys are listed newest first).
+    ring["kek1"] = derive((master, *old)[-1], "auth/sessions/v1")
+    keyring = Keyring(ring, current=f"kek-{fingerprint(master)}")
     session_repo = RedisSessions(
         client,
         KEYSPACE,
