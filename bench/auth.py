@@ -79,10 +79,14 @@ async def run(url: str) -> dict[str, float | str]:
             client, group="auth", handlers=parts.commands.table(), settings=fast, producer="auth"
         )
         gateway = Publisher(client, producer="gateway")
+        # Passwords and tokens cross the bus sealed, as the gateway sends them (shared.transit).
+        transit = parts.commands.transit
         async with consumer, Requester(client, gateway, instance_id=uuid.uuid4().hex[:12]) as req:
             username = f"bench{uuid.uuid4().hex[:10]}"
             first = await req.request(
-                wire_auth.Register(username=username, password=PASSWORD, display_name="Bench"),
+                transit.seal(
+                    wire_auth.Register(username=username, password=PASSWORD, display_name="Bench")
+                ),
                 timeout=30,
             )
             assert first.ok, first.error
@@ -97,10 +101,10 @@ async def run(url: str) -> dict[str, float | str]:
 
             async def login(_: int) -> None:
                 reply = await req.request(
-                    wire_auth.Login(username=username, password=PASSWORD), timeout=60
+                    transit.seal(wire_auth.Login(username=username, password=PASSWORD)), timeout=60
                 )
                 assert reply.ok, reply.error
-                tokens.append(reply.result.refresh_token)  # type: ignore[union-attr]
+                tokens.append(transit.open(reply.result).refresh_token)  # type: ignore[arg-type]
 
             async def keys(_: int) -> None:
                 assert (await req.request(wire_auth.GetPublicKeys(), timeout=30)).ok
@@ -108,9 +112,10 @@ async def run(url: str) -> dict[str, float | str]:
             async def refresh(slot: int) -> None:
                 # Each worker rotates its own session: sharing one would be (and is refused as)
                 # refresh-token reuse.
-                reply = await req.request(wire_auth.Refresh(refresh_token=tokens[slot]), timeout=30)
+                command = transit.seal(wire_auth.Refresh(refresh_token=tokens[slot]))
+                reply = await req.request(command, timeout=30)
                 assert reply.ok, reply.error
-                tokens[slot] = reply.result.refresh_token  # type: ignore[union-attr]
+                tokens[slot] = transit.open(reply.result).refresh_token  # type: ignore[arg-type]
 
             argon2 = await rate(LOGINS, verify)
             logins = await rate(LOGINS, login)

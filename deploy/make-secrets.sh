@@ -13,6 +13,7 @@ mkdir -p "$dir"
 chmod 700 "$dir"
 
 random() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }  # 48 hex chars: URL- and config-safe
+key() { head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'; }  # 32 bytes, base64url
 put() {  # put NAME VALUE: write the secret unless it exists
     [ -s "$dir/$1" ] && return 0
     printf '%s\n' "$2" > "$dir/$1"
@@ -31,3 +32,8 @@ for service in auth user chat notification; do
         "postgresql+asyncpg://parley_${service}:${password}@postgres:5432/parley_${service}"
 done
 put grafana_admin_password "$(random)"
+# Auth's key-encryption key, and the earlier ones kept after a rotation (none yet: "," is empty
+# for the service, but a secret file must not be). The transit keys are shared by auth and gateway.
+put auth_key_encryption_key "$(key)"
+put auth_old_key_encryption_keys ","
+put transit_keys "t1:$(key)"

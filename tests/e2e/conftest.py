@@ -24,8 +24,13 @@ from parley.fleet import SERVICES, Fleet
 ROOT = Path(__file__).resolve().parents[2]
 
 FAST_SETTINGS = {
-    # Cheaper password hashing: registration is on every test's path.
-    "auth": {"AUTH_ARGON2_TIME_COST": "1", "AUTH_ARGON2_MEMORY_COST": "8192"},
+    # Cheaper password hashing: registration is on every test's path. The memory budget lets two
+    # hashes run at once, so a burst of logins shows the bound (test_attacks_auth.py).
+    "auth": {
+        "AUTH_ARGON2_TIME_COST": "1",
+        "AUTH_ARGON2_MEMORY_COST": "8192",
+        "AUTH_ARGON2_MEMORY_BUDGET": "16384",
+    },
     # Roomy per-address budgets: every test client is 127.0.0.1.
     "gateway": {
         "GATEWAY_AUTH_RATE": "6000",

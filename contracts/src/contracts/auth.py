@@ -6,7 +6,7 @@ in order); events go to ``auth.events`` (partitioned by user id).
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -44,9 +44,12 @@ EVENTS = "auth.events"
 # Bounds only; the password policy (length >= 10, not the username, not common) is a service rule
 # answered with an `invalid` error, so it can change without a contract change.
 Username = Annotated[str, msgspec.Meta(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
-Password = Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+# Passwords and tokens travel sealed (SECRETS, shared.transit): the bounds leave room for the
+# sealed text (base64 of nonce + tag + key id around up to 4 KiB of UTF-8); the clear values are
+# bounded by the gateway (1024 characters) and by auth (tokens it issued).
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-Token = Annotated[str, msgspec.Meta(min_length=1, max_length=4096)]
+Token = Annotated[str, msgspec.Meta(min_length=1, max_length=8192)]
 Role = Literal["user", "admin"]
 Roles = Annotated[list[Role], msgspec.Meta(max_length=8)]
 Permission = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
@@ -61,7 +64,12 @@ class ClientInfo(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
 
 class TokenPair(msgspec.Struct, frozen=True, kw_only=True):
-    """Tokens of a new or refreshed session; ``expires_in``: access-token lifetime (s)."""
+    """Tokens of a new or refreshed session; ``expires_in``: access-token lifetime (s).
+
+    Both tokens travel sealed: a reply is kept in Redis for deduplication.
+    """
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("access_token", "refresh_token")
 
     user_id: Id
     session_id: Id
@@ -123,6 +131,8 @@ class Register(Command, frozen=True, kw_only=True):
     KEY = "username"
     RESULT = TokenPair
 
+    SECRETS: ClassVar[tuple[str, ...]] = ("password",)
+
     username: Username
     password: Password
     display_name: DisplayName
@@ -136,6 +146,7 @@ class Login(Command, frozen=True, kw_only=True):
     STREAM = COMMANDS
     KEY = "username"
     RESULT = TokenPair
+    SECRETS: ClassVar[tuple[str, ...]] = ("password",)
 
     username: Username
     password: Password
@@ -148,6 +159,7 @@ class Refresh(Command, frozen=True, kw_only=True):
     TYPE = "auth.refresh"
     STREAM = COMMANDS
     RESULT = TokenPair
+    SECRETS: ClassVar[tuple[str, ...]] = ("refresh_token",)
 
     refresh_token: Token
     client: ClientInfo = ClientInfo()
@@ -189,16 +201,21 @@ class ListSessions(Command, frozen=True, kw_only=True):
 
 
 class ChangePassword(Command, frozen=True, kw_only=True):
-    """Change a password; revokes every other session of the user."""
+    """Change a password; revokes every other session of the user.
+
+    A wrong ``old_password`` counts as a failed login of the account from ``client.address``.
+    """
 
     TYPE = "auth.change_password"
     STREAM = COMMANDS
     KEY = "user_id"
+    SECRETS: ClassVar[tuple[str, ...]] = ("old_password", "new_password")
 
     user_id: Id
     session_id: Id
     old_password: Password
     new_password: Password
+    client: ClientInfo = ClientInfo()
 
 
 class GetPublicKeys(Command, frozen=True, kw_only=True):

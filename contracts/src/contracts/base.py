@@ -34,6 +34,10 @@ Message classes are frozen, keyword-only Structs and declare, as upper-case Clas
 :class:`Command` subclasses also declare ``RESULT`` (the Struct carried by a successful reply) and
 ``TIMEOUT`` (seconds; the default deadline is ``occurred_at + TIMEOUT``).
 
+A class whose text fields carry secrets (passwords, tokens) names them in ``SECRETS``: they travel
+sealed (``sealed1.<base64url>``, see :mod:`shared.transit`), so Redis never holds them in clear;
+the schema of such a field bounds the sealed text, not the secret.
+
 Upper-case names keep class settings from colliding with snake_case payload fields; msgspec ignores
 ClassVars, so they never reach the wire or the schema.
 """
@@ -208,6 +212,7 @@ class Message(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     TYPE: ClassVar[str]
     VERSION: ClassVar[int] = 1
     KEY: ClassVar[str | None] = None
+    SECRETS: ClassVar[tuple[str, ...]] = ()
 
     def partition_value(self) -> str | None:
         """The value of the ``KEY`` field as a string, or None when the class has no key."""

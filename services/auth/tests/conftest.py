@@ -177,17 +177,17 @@ class FakeGuard:
         self.threshold = threshold
         self.failures: dict[str, int] = {}
 
-    async def check(self, username_key: str, address: str | None) -> Throttle:
+    async def reserve(self, username_key: str, address: str | None) -> Throttle:
         if self.failures.get(username_key, 0) >= self.threshold:
             return Throttle(allowed=False, retry_after=60.0)
         return Throttle(allowed=True)
 
-    async def failed(self, username_key: str, address: str | None) -> Throttle:
+    async def settle(self, username_key: str, address: str | None, *, ok: bool) -> Throttle:
+        if ok:
+            self.failures.pop(username_key, None)
+            return Throttle(allowed=True)
         self.failures[username_key] = self.failures.get(username_key, 0) + 1
-        return await self.check(username_key, address)
-
-    async def succeeded(self, username_key: str) -> None:
-        self.failures.pop(username_key, None)
+        return await self.reserve(username_key, address)
 
 
 class FakePermissionCache:
@@ -244,7 +244,7 @@ async def fake_auth() -> FakeAuth:
         hasher=hasher,
         keys=keys,
         sessions=sessions,
-        accounts=AccountService(uow, hasher, sessions, permissions),
+        accounts=AccountService(uow, hasher, sessions, permissions, guard),
         login=LoginService(uow, hasher, guard, sessions),
         permissions=permissions,
     )

@@ -19,7 +19,7 @@ from auth.api.revocations import GROUP as REVOCATIONS_GROUP
 from auth.api.revocations import RevocationSubscribers
 from auth.config import Settings
 from auth.crypto.passwords import Argon2Parameters, PasswordHasher
-from auth.crypto.sealing import Sealer, derive, new_key, parse_key
+from auth.crypto.sealing import Sealer, SealingError, derive, fingerprint, new_key, parse_key
 from auth.crypto.tokens import TokenCodec
 from auth.domain.lockout import LockoutPolicy
 from auth.handlers.accounts import AccountService
@@ -30,6 +30,7 @@ from auth.handlers.sessions import SessionService
 from auth.store.redis_login import RedisLoginGuard
 from auth.store.redis_permissions import RedisPermissionCache
 from auth.store.redis_sessions import RedisSessions
+from auth.store.sql_keys import SqlSigningKeys
 from auth.store.sql_unit_of_work import SqlUnitOfWork
 from auth.store.tables import outbox as outbox_table
 from contracts import registry
@@ -44,10 +45,12 @@ from shared.service.errors import StartupError
 from shared.service.paths import state_dir
 from shared.service.runtime import ServiceRuntime
 from shared.sessions import Keyring
+from shared.transit import load_transit
 
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 KEYSPACE = KeySpace("auth")
 ROTATION_CHECK_SECONDS = 3600.0
+SIGNING_KEYS = "auth/signing-keys/v1"
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +78,41 @@ def key_encryption_key(settings: Settings) -> bytes:
     return parse_key(path.read_text())
 
 
+def old_key_encryption_keys(settings: Settings) -> list[bytes]:
+    """The earlier key-encryption keys (open only), from AUTH_OLD_KEY_ENCRYPTION_KEYS."""
+    if settings.old_key_encryption_keys is None:
+        return []
+    text = settings.old_key_encryption_keys.get_secret_value()
+    try:
+        return [parse_key(item) for item in text.split(",") if item.strip()]
+    except ValueError as e:
+        raise StartupError(f"AUTH_OLD_KEY_ENCRYPTION_KEYS: {e}") from e
+
+
+def key_sealer(settings: Settings, purpose: str) -> Sealer:
+    """The sealer of one purpose: the current key seals, every configured key opens."""
+    return Sealer(
+        key_encryption_key(settings), purpose=purpose, old=old_key_encryption_keys(settings)
+    )
+
+
+async def check_key_store(runtime: ServiceRuntime) -> None:
+    """Refuse to start when the stored signing keys do not open with the configured keys (a
+    changed key-encryption key without the old one): say so in one line, not a traceback."""
+    settings = runtime.settings
+    assert isinstance(settings, Settings) and runtime.database is not None
+    sealer = key_sealer(settings, SIGNING_KEYS)
+    try:
+        async with runtime.database.engine.connect() as conn:
+            await SqlSigningKeys(conn, sealer).all()
+    except SealingError as e:
+        raise StartupError(
+            "the signing keys in the database do not open with AUTH_KEY_ENCRYPTION_KEY nor "
+            "AUTH_OLD_KEY_ENCRYPTION_KEYS: the key-encryption key changed without keeping the "
+            "old one (docs/operations.md, 'Rotating the key-encryption key')"
+        ) from e
+
+
 @dataclass(frozen=True)
 class AuthComponents:
     """The wired service: subscribers and the parts start-up and tests need."""
@@ -100,13 +138,13 @@ def wire(
     Events are stored in the ``outbox`` table with their change and appended through
     ``publisher`` after the commit, on the streams ``stream_of`` names (``auth.events``).
     """
-    master = key_encryption_key(settings)
+    master, old = key_encryption_key(settings), old_key_encryption_keys(settings)
     outbox = Outbox(engine, outbox_table, publisher, stream_of=stream_of)
     uow = functools.partial(  # a UnitOfWorkFactory: each call opens a new unit of work
         SqlUnitOfWork,
         engine,
-        replies=Sealer(master, purpose="auth/replies/v1"),
-        keys=Sealer(master, purpose="auth/signing-keys/v1"),
+        replies=Sealer(master, purpose="auth/replies/v1", old=old),
+        keys=Sealer(master, purpose=SIGNING_KEYS, old=old),
         outbox=outbox,
         to_contract=to_contract,
     )
@@ -115,7 +153,8 @@ def wire(
             time_cost=settings.argon2_time_cost,
             memory_cost=settings.argon2_memory_cost,
             parallelism=settings.argon2_parallelism,
-        )
+        ),
+        memory_budget=settings.argon2_memory_budget,
     )
     codec = TokenCodec(
         issuer=settings.token_issuer,
@@ -129,7 +168,13 @@ def wire(
         # One rotation decision at a time in the fleet; a rotation is one short transaction.
         exclusive=lambda: RedisLock(client, KEYSPACE, "signing-keys", ttl=30.0, timeout=60.0),
     )
-    keyring = Keyring({"kek1": derive(master, "auth/sessions/v1")}, current="kek1")
+    # Session values name the key that sealed them: after a rotation, sessions sealed under an
+    # old key-encryption key still open, and new ones are sealed under the current key.
+    ring = {f"kek-{fingerprint(k)}": derive(k, "auth/sessions/v1") for k in (master, *old)}
+    # Sessions sealed before key ids named their key say "kek1": the only key of that time, which
+    # is the oldest configured one (old keys are listed newest first).
+    ring["kek1"] = derive((master, *old)[-1], "auth/sessions/v1")
+    keyring = Keyring(ring, current=f"kek-{fingerprint(master)}")
     session_repo = RedisSessions(
         client,
         KEYSPACE,
@@ -150,15 +195,24 @@ def wire(
             base=settings.lockout_base,
             ceiling=settings.lockout_max,
             address_threshold=settings.login_address_failures,
+            user_threshold=settings.login_user_failures,
+            slowdown=settings.login_slowdown,
         ),
     )
-    log.info("password hashing: %s", hasher.parameters.describe())
+    log.info(
+        "password hashing: %s, at most %d at a time", hasher.parameters.describe(), hasher.slots
+    )
     commands = AuthCommands(
-        accounts=AccountService(uow, hasher, sessions, permissions),
+        accounts=AccountService(uow, hasher, sessions, permissions, guard),
         login_service=LoginService(uow, hasher, guard, sessions),
         sessions=sessions,
         keys=keys,
         permissions=permissions,
+        transit=load_transit(
+            settings.transit_keys,
+            development=settings.environment == "development",
+            variable="AUTH_TRANSIT_KEYS",
+        ),
     )
     return AuthComponents(
         commands=commands,

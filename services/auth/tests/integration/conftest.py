@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import pytest
 
 from auth.api.revocations import GROUP as REVOCATIONS_GROUP
@@ -21,6 +22,7 @@ from shared.bus import wire as bus_wire
 from shared.bus.publisher import StreamOf
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.service.database import Database
+from shared.sessions import Keyring
 
 FAST = ConsumerSettings(
     batch=64, block_ms=100, max_deliveries=3, backoff_base=0.01, backoff_max=0.05, lease_ttl=2.0
@@ -47,6 +49,7 @@ def fast_settings(**overrides: Any) -> Settings:
     """Settings with cheap Argon2 (the suite stays fast) and a fresh key-encryption key."""
     values: dict[str, Any] = {
         "key_encryption_key": new_key(),
+        "transit_keys": f"t1:{Keyring.generate_key()}",
         "argon2_time_cost": 1,
         "argon2_memory_cost": 8,
         "argon2_parallelism": 1,
@@ -70,8 +73,15 @@ class AuthOverBus:
     stream_of: StreamOf
 
     async def send(self, command: Command) -> Any:
-        """Send ``command`` through the bus and return its reply (typed loosely for tests)."""
-        return await self.requester.request(command, timeout=5.0)
+        """Send ``command`` through the bus and return its reply (typed loosely for tests).
+
+        Passwords and tokens are sealed and opened as the gateway does (shared.transit).
+        """
+        transit = self.parts.commands.transit
+        reply = await self.requester.request(transit.seal(command), timeout=5.0)
+        if reply.ok and isinstance(reply.result, msgspec.Struct):
+            return msgspec.structs.replace(reply, result=transit.open(reply.result))
+        return reply
 
 
 @pytest.fixture

@@ -132,7 +132,9 @@ async def test_key_rotation_keeps_live_tokens_valid(auth: AuthOverBus, settings:
     assert [k.kid for k in rotated[-1].keys] == kids
 
 
-async def test_fifty_wrong_passwords_are_limited_then_locked_out(auth: AuthOverBus) -> None:
+async def test_fifty_wrong_passwords_lock_that_address_out_and_not_the_owner(
+    auth: AuthOverBus,
+) -> None:
     username = name()
     await register(auth, username)
     # An address of its own: the per-address limit (50 failures in 15 minutes) outlives a run on
@@ -150,8 +152,67 @@ async def test_fifty_wrong_passwords_are_limited_then_locked_out(auth: AuthOverB
         codes.append((reply.error.code, reply.error.retry_after))
     assert [c for c, _ in codes[:9]] == [ErrorCode.UNAUTHENTICATED] * 9
     assert all(c == ErrorCode.RATE_LIMITED and r and r > 0 for c, r in codes[9:])
-    right = await auth.send(wire_auth.Login(username=username, password=GOOD))
+    here = wire_auth.ClientInfo(address=address)
+    right = await auth.send(wire_auth.Login(username=username, password=GOOD, client=here))
     assert not right.ok and right.error.code == ErrorCode.RATE_LIMITED
+    elsewhere = wire_auth.ClientInfo(address=f"2001:db8::{uuid.uuid4().hex[:4]}")
+    owner = await auth.send(wire_auth.Login(username=username, password=GOOD, client=elsewhere))
+    assert owner.ok
+
+
+async def test_parallel_wrong_passwords_never_check_more_than_the_budget(
+    auth: AuthOverBus,
+) -> None:
+    username = name()
+    await register(auth, username)
+    here = wire_auth.ClientInfo(address=f"2001:db8::{uuid.uuid4().hex[:4]}")
+    wrong = wire_auth.Login(username=username, password="wrong password!", client=here)
+    replies = await asyncio.gather(*(auth.send(wrong) for _ in range(30)))
+    codes = [r.error.code for r in replies]
+    assert set(codes) == {ErrorCode.UNAUTHENTICATED, ErrorCode.RATE_LIMITED}
+    assert codes.count(ErrorCode.UNAUTHENTICATED) <= 9  # the tenth failure answers the lockout
+
+
+@pytest.mark.parametrize("settings", [fast_settings(login_user_failures=3, login_slowdown=0.5)])
+async def test_guesses_from_many_addresses_slow_the_username_down_without_locking_it(
+    auth: AuthOverBus,
+) -> None:
+    username = name()
+    await register(auth, username)
+
+    def somewhere() -> wire_auth.ClientInfo:
+        return wire_auth.ClientInfo(address=f"2001:db8::{uuid.uuid4().hex[:4]}")
+
+    for _ in range(4):  # three failures, then the first check of the slowed-down username
+        guess = wire_auth.Login(username=username, password="nope nope!", client=somewhere())
+        await auth.send(guess)
+    first = await auth.send(wire_auth.Login(username=username, password=GOOD, client=somewhere()))
+    assert first.error.code == ErrorCode.RATE_LIMITED and 0 < first.error.retry_after <= 0.5
+    await asyncio.sleep(first.error.retry_after + 0.05)
+    later = await auth.send(wire_auth.Login(username=username, password=GOOD, client=somewhere()))
+    assert later.ok
+
+
+async def test_wrong_old_passwords_spend_the_login_budget(auth: AuthOverBus) -> None:
+    username = name()
+    tokens = await register(auth, username)
+    here = wire_auth.ClientInfo(address=f"2001:db8::{uuid.uuid4().hex[:4]}")
+    codes = []
+    for _ in range(12):
+        reply = await auth.send(
+            wire_auth.ChangePassword(
+                user_id=tokens.user_id,
+                session_id=tokens.session_id,
+                old_password="not the password",
+                new_password="a brand new secret",
+                client=here,
+            )
+        )
+        codes.append(reply.error.code)
+    assert codes[:9] == [ErrorCode.UNAUTHENTICATED] * 9
+    assert codes[9:] == [ErrorCode.RATE_LIMITED] * 3
+    login = await auth.send(wire_auth.Login(username=username, password=GOOD, client=here))
+    assert login.error.code == ErrorCode.RATE_LIMITED
 
 
 async def test_an_unknown_username_is_answered_like_a_wrong_password(auth: AuthOverBus) -> None:
@@ -179,7 +240,9 @@ async def test_each_lockout_is_longer_than_the_one_before(auth: AuthOverBus) -> 
 async def test_a_replayed_register_gives_the_same_reply_and_creates_nothing_twice(
     auth: AuthOverBus,
 ) -> None:
-    command = wire_auth.Register(username=name(), password=GOOD, display_name="Once")
+    command = auth.parts.commands.transit.seal(
+        wire_auth.Register(username=name(), password=GOOD, display_name="Once")
+    )
     channel = reply_channel("gateway", f"replay{uuid.uuid4().hex[:8]}")
     envelope = auth.client_publisher.envelope_for(
         command, deadline=datetime.now(UTC) + timedelta(seconds=10), reply_to=channel
@@ -198,7 +261,10 @@ async def test_a_replayed_register_gives_the_same_reply_and_creates_nothing_twic
                 if len(frames) == 2:
                     break
     results = [codec.decode(wire_auth.Register.reply_type(), f.payload) for f in frames]
-    assert results[0].ok and results[0] == results[1]
+    assert results[0].ok and results[1].ok
+    # Each answer seals the tokens afresh (a new nonce): the same tokens inside.
+    opened = [auth.parts.commands.transit.open(r.result) for r in results]
+    assert opened[0] == opened[1]
     registered = [e for e in await events(auth) if isinstance(e, wire_auth.AccountRegistered)]
     assert len(registered) == 1
     sessions = await auth.send(wire_auth.ListSessions(user_id=results[0].result.user_id))
@@ -245,3 +311,24 @@ async def test_change_password_revokes_the_other_sessions_and_logout_ends_one(
     assert listed.result.items == []
     reasons = {e.reason for e in await events(auth) if isinstance(e, wire_auth.SessionRevoked)}
     assert reasons == {"password_changed", "logout"}
+
+
+async def test_passwords_and_tokens_cross_the_bus_only_sealed(auth: AuthOverBus) -> None:
+    username = name()
+    tokens = await register(auth, username)
+    stored = b""
+    for stream in auth.commands_spec.partition_keys():
+        for _, fields in await auth.redis.xrange(stream):
+            stored += b"".join(fields.values())
+    assert username.encode() in stored  # the scan sees the command ...
+    for secret in (GOOD, tokens.access_token, tokens.refresh_token):
+        assert secret.encode() not in stored  # ... but not its secrets
+
+
+async def test_a_password_sent_in_clear_is_refused_and_never_checked(auth: AuthOverBus) -> None:
+    username = name()
+    await register(auth, username)
+    clear = wire_auth.Login(username=username, password=GOOD)
+    reply = await auth.requester.request(clear, timeout=5.0)
+    assert not reply.ok and reply.error.code == ErrorCode.INVALID
+    assert "not sealed" in reply.error.message

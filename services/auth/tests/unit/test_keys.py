@@ -10,6 +10,7 @@ from typing import Any
 import jwt
 import pytest
 
+from auth.crypto.sealing import Sealer, SealingError, new_key, parse_key
 from auth.crypto.tokens import SigningKey, TokenCodec
 from auth.domain.errors import InvalidToken
 
@@ -136,3 +137,15 @@ def test_a_retired_key_past_its_not_after_verifies_nothing() -> None:
     )
     with pytest.raises(InvalidToken):
         CODEC.verify(token, {key.kid: gone}, now=_now())
+
+
+def test_after_a_kek_rotation_old_values_open_and_new_ones_need_the_new_key() -> None:
+    old, new = parse_key(new_key()), parse_key(new_key())
+    before = Sealer(old, purpose="auth/test/v1").seal(b"secret", binding="row-1")
+    rotated = Sealer(new, purpose="auth/test/v1", old=[old])
+    assert rotated.open(before, binding="row-1") == b"secret"
+    after = rotated.seal(b"secret", binding="row-2")
+    with pytest.raises(SealingError):
+        Sealer(old, purpose="auth/test/v1").open(after, binding="row-2")
+    with pytest.raises(SealingError):
+        Sealer(new, purpose="auth/test/v1").open(before, binding="row-1")

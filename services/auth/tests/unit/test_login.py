@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -83,3 +84,20 @@ async def test_a_hash_with_old_parameters_is_upgraded_on_login(fake_auth: Any) -
     upgraded = fake_auth.db.accounts[registered.user_id].password_hash
     assert not fake_auth.hasher.needs_rehash(upgraded)
     assert fake_auth.hasher.verify(upgraded, GOOD)
+
+
+async def test_a_burst_of_hashes_never_runs_more_at_once_than_the_memory_budget_allows() -> None:
+    hasher = PasswordHasher(
+        Argon2Parameters(time_cost=1, memory_cost=64, parallelism=1), memory_budget=128
+    )
+    assert hasher.slots == 2
+    stored = hasher.hash(GOOD)
+    results = await asyncio.gather(*(hasher.verify_async(stored, GOOD) for _ in range(12)))
+    assert results == [True] * 12
+    assert 1 <= hasher.peak <= 2
+
+
+def test_a_budget_smaller_than_one_hash_still_lets_one_run() -> None:
+    parameters = Argon2Parameters(time_cost=1, memory_cost=64, parallelism=1)
+    hasher = PasswordHasher(parameters, memory_budget=8)
+    assert hasher.slots == 1

@@ -38,6 +38,7 @@ from shared.pubsub import PubSub
 from shared.ratelimit import RateLimitPolicy
 from shared.service.http import admin_app
 from shared.service.runtime import ServiceRuntime
+from shared.transit import load_transit
 
 KEYSPACE = KeySpace("gateway")
 API_PREFIX = "/api/v1"
@@ -65,7 +66,12 @@ def wire(runtime: ServiceRuntime, requester: Requester) -> GatewayDeps:
     settings = runtime.settings
     assert isinstance(settings, Settings)
     client = runtime.redis
-    backend = Backend(requester, timeout=settings.command_timeout)
+    transit = load_transit(
+        settings.transit_keys,
+        development=settings.environment == "development",
+        variable="GATEWAY_TRANSIT_KEYS",
+    )
+    backend = Backend(requester, timeout=settings.command_timeout, transit=transit)
     tokens = TokenVerifier(
         backend,
         revoked=RedisRevokedSessions(client, KEYSPACE),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.service.settings import ServiceSettings
@@ -14,6 +16,11 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     port: int = 8080
+    environment: Literal["development", "production"] = "development"
+    transit_keys: SecretStr | None = None
+    """``id:<base64url 32 bytes>,...``, the same as auth's ``AUTH_TRANSIT_KEYS``: passwords and
+    tokens cross Redis sealed under them. Required in production; development shares a
+    generated one in ``.parley/transit-keys``."""
 
     token_audience: str = "parley"  # noqa: S105 - a name, not a secret
     token_issuer: str = "parley-auth"  # noqa: S105 - a name, not a secret

@@ -11,7 +11,7 @@ import gc
 import logging
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,10 +44,17 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _serve(runtime: ServiceRuntime, build: AppFactory) -> None:
+Preflight = Callable[[ServiceRuntime], Awaitable[None]]
+
+
+async def _serve(
+    runtime: ServiceRuntime, build: AppFactory, preflight: Preflight | None = None
+) -> None:
     sock = bind_socket(runtime.settings.host, runtime.settings.port)
     await runtime.start()
     try:
+        if preflight is not None:
+            await preflight(runtime)
         app = build(runtime)
         freeze_startup_objects()
         server = uvicorn.Server(uvicorn_config(app, runtime.settings))
@@ -107,8 +114,13 @@ def run_service(
     *,
     migrations: Path | None = None,
     argv: list[str] | None = None,
+    preflight: Preflight | None = None,
 ) -> int:
-    """Run the command in ``argv`` for service ``name``; returns the process exit code."""
+    """Run the command in ``argv`` for service ``name``; returns the process exit code.
+
+    ``preflight`` runs once connected, before the app is built: a StartupError it raises ends
+    the process with one line naming the cause.
+    """
     args = sys.argv[1:] if argv is None else argv
     command = args[0] if args else "serve"
     configure_logging(name, filters=[MessageContextFilter()])
@@ -129,9 +141,9 @@ def run_service(
         try:
             import uvloop
 
-            uvloop.run(_serve(runtime, build))
+            uvloop.run(_serve(runtime, build, preflight))
         except ImportError:
-            asyncio.run(_serve(runtime, build))
+            asyncio.run(_serve(runtime, build, preflight))
     except ServiceError as e:
         kind = "configuration error" if type(e).__name__ == "ConfigError" else "cannot start"
         print(f"parley-{name}: {kind}: {e}", file=sys.stderr)

@@ -35,7 +35,12 @@ class Keyring:
     lifetime after a rotation), then are dropped.
     """
 
-    def __init__(self, keys: Mapping[str, bytes], *, current: str) -> None:
+    def __init__(
+        self, keys: Mapping[str, bytes], *, current: str, context: bytes = _AAD_PREFIX
+    ) -> None:
+        # ``context`` opens the associated data: values sealed for one use (sessions, transit)
+        # never open as another, even under the same key.
+        self._context = context
         if current not in keys:
             raise ValueError(f"current key id {current!r} is not in the keyring")
         self._ciphers: dict[str, AESGCM] = {}
@@ -49,7 +54,9 @@ class Keyring:
         self.current = current
 
     @classmethod
-    def parse(cls, text: str, *, current: str | None = None) -> Keyring:
+    def parse(
+        cls, text: str, *, current: str | None = None, context: bytes = _AAD_PREFIX
+    ) -> Keyring:
         """Build from ``"id1:<base64url key>,id2:<base64url key>"`` (settings / secret files).
 
         ``current`` defaults to the last key listed, so a rotation appends a key.
@@ -65,7 +72,7 @@ class Keyring:
                 raise ValueError(f"key {key_id!r} is not base64url") from e
         if not keys:
             raise ValueError("the keyring is empty")
-        return cls(keys, current=current or list(keys)[-1])
+        return cls(keys, current=current or list(keys)[-1], context=context)
 
     @staticmethod
     def generate_key() -> str:
@@ -82,7 +89,9 @@ class Keyring:
         key_id = self.current.encode()
         nonce = os.urandom(_NONCE)
         header = bytes((_VERSION, len(key_id))) + key_id
-        sealed = self._ciphers[self.current].encrypt(nonce, plaintext, _aad(header, binding))
+        sealed = self._ciphers[self.current].encrypt(
+            nonce, plaintext, self._context + header + binding.encode()
+        )
         return header + nonce + sealed
 
     def key_id_of(self, value: bytes) -> str:
@@ -96,7 +105,7 @@ class Keyring:
         if cipher is None:
             raise SessionCryptoError(f"unknown key id {key_id!r}")
         try:
-            return cipher.decrypt(nonce, sealed, _aad(header, binding))
+            return cipher.decrypt(nonce, sealed, self._context + header + binding.encode())
         except InvalidTag as e:
             raise SessionCryptoError("authentication failed") from e
 
@@ -112,7 +121,3 @@ class Keyring:
         except UnicodeDecodeError as e:
             raise SessionCryptoError("key id is not text") from e
         return value[:end], key_id, value[end : end + _NONCE], value[end + _NONCE :]
-
-
-def _aad(header: bytes, binding: str) -> bytes:
-    return _AAD_PREFIX + header + binding.encode()

@@ -22,8 +22,9 @@ from auth.handlers.login import LoginService
 from auth.handlers.permissions import PermissionService
 from auth.handlers.sessions import SessionService
 from contracts import auth as wire
-from contracts.base import Empty, Envelope, Message, Reply
+from contracts.base import Empty, Envelope, ErrorCode, Message, Reply
 from shared.bus import Handler
+from shared.transit import Transit, TransitError, secret_fields
 
 
 def _client(info: wire.ClientInfo) -> ClientDetails:
@@ -38,6 +39,11 @@ def _pair(tokens: IssuedTokens) -> wire.TokenPair:
         refresh_token=tokens.refresh_token,
         expires_in=tokens.expires_in,
     )
+
+
+def _carries_secrets(cls: type[Message]) -> bool:
+    result = getattr(cls, "RESULT", None)
+    return bool(secret_fields(cls) or (result is not None and secret_fields(result)))
 
 
 def _at(unix: float) -> datetime:
@@ -60,9 +66,15 @@ class AuthCommands:
     sessions: SessionService
     keys: SigningKeys
     permissions: PermissionService
+    transit: Transit
+    """Opens the sealed passwords and tokens of commands, seals the tokens of replies."""
 
     def table(self) -> dict[type[Message], Handler]:
-        """Command class -> subscriber, for :class:`shared.bus.Consumer`."""
+        """Command class -> subscriber, for :class:`shared.bus.Consumer`.
+
+        Secrets stay sealed until here and are sealed again before a reply leaves, so neither the
+        stream entry nor the reply the bus keeps holds them in clear.
+        """
         table: dict[type[Message], Callable[[Any, Envelope], Awaitable[Reply[Any]]]] = {
             wire.Register: self.register,
             wire.Login: self.login,
@@ -75,7 +87,25 @@ class AuthCommands:
             wire.CheckPermission: self.check_permission,
             wire.SetRoles: self.set_roles,
         }
-        return dict(table)
+        return {
+            cls: self._sealed(handler) if _carries_secrets(cls) else handler
+            for cls, handler in table.items()
+        }
+
+    def _sealed(
+        self, handler: Callable[[Any, Envelope], Awaitable[Reply[Any]]]
+    ) -> Callable[[Any, Envelope], Awaitable[Reply[Any]]]:
+        async def run(cmd: Any, env: Envelope) -> Reply[Any]:
+            try:
+                opened = self.transit.open(cmd)
+            except TransitError as e:
+                return Reply.failure(ErrorCode.INVALID, str(e))
+            reply = await handler(opened, env)
+            if reply.ok and reply.result is not None:
+                return Reply.success(self.transit.seal(reply.result))
+            return reply
+
+        return run
 
     async def register(self, cmd: wire.Register, env: Envelope) -> Reply[Any]:
         """``auth.register``."""
@@ -161,6 +191,7 @@ class AuthCommands:
                 session_id=cmd.session_id,
                 old=cmd.old_password,
                 new=cmd.new_password,
+                client=_client(cmd.client),
             )
             return Empty()
 

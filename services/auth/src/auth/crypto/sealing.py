@@ -4,13 +4,19 @@ One 32-byte key-encryption key (``AUTH_KEY_ENCRYPTION_KEY``) seals everything th
 keeps secret outside memory: signing private keys, stored command replies, session data. Each use
 gets its own sub-key through HKDF-SHA256 with a distinct ``purpose``, so a ciphertext of one kind
 can never be opened as another, and the associated data binds each value to its row.
+
+Rotation: a new key seals from the moment it is configured; the previous ones
+(``AUTH_OLD_KEY_ENCRYPTION_KEYS``) still open what they sealed until nothing sealed under them
+lives any more (docs/operations.md, "Rotating the key-encryption key").
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -40,6 +46,11 @@ def new_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
 
 
+def fingerprint(master: bytes) -> str:
+    """A short public name of a key (for key ids and logs; reveals nothing of the key)."""
+    return hashlib.sha256(b"parley-kek-id\x00" + master).hexdigest()[:12]
+
+
 def derive(master: bytes, purpose: str) -> bytes:
     """The 32-byte sub-key of ``master`` for ``purpose``."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
@@ -47,21 +58,26 @@ def derive(master: bytes, purpose: str) -> bytes:
 
 
 class Sealer:
-    """AES-GCM with one sub-key: ``seal(plain, binding)`` / ``open(sealed, binding)``."""
+    """AES-GCM with one sub-key: ``seal(plain, binding)`` / ``open(sealed, binding)``.
 
-    def __init__(self, master: bytes, *, purpose: str) -> None:
-        self._aead = AESGCM(derive(master, purpose))
+    ``old`` keys only open: a value sealed before a rotation opens under the key that sealed it.
+    """
+
+    def __init__(self, master: bytes, *, purpose: str, old: Sequence[bytes] = ()) -> None:
+        self._aeads = [AESGCM(derive(key, purpose)) for key in (master, *old)]
 
     def seal(self, plaintext: bytes, *, binding: str) -> bytes:
         """``nonce | ciphertext+tag``, bound to ``binding`` (e.g. the row's id)."""
         nonce = os.urandom(_NONCE)
-        return nonce + self._aead.encrypt(nonce, plaintext, binding.encode())
+        return nonce + self._aeads[0].encrypt(nonce, plaintext, binding.encode())
 
     def open(self, sealed: bytes, *, binding: str) -> bytes:
         """The plaintext, or :class:`SealingError`."""
         if len(sealed) < _NONCE + 16:
             raise SealingError("sealed value is truncated")
-        try:
-            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], binding.encode())
-        except InvalidTag as e:
-            raise SealingError("authentication failed") from e
+        for aead in self._aeads:  # the current key first: old ones only for older values
+            try:
+                return aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], binding.encode())
+            except InvalidTag:
+                continue
+        raise SealingError("authentication failed under every key-encryption key")

@@ -1,9 +1,12 @@
-"""Login lockout: how long an account is refused after its failed-login budget runs out.
+"""Login lockout: how long a (username, address) pair is refused after its failure budget runs out.
 
-The budget itself (10 failures per username per 15 minutes) is counted by a GCRA limiter; this
-module holds the pure rule for what happens when it runs out. Each exhaustion is a *strike*; the
-lockout doubles with each strike inside the strike memory (24 h by default), up to a ceiling, so a
-patient attacker gets ever fewer guesses per day while a user who mistypes ten times waits once.
+The budget (10 failed password checks per username *and client address* per 15 minutes) is kept in
+Redis; this module holds the pure rules. Each exhaustion is a *strike*; the lockout doubles with
+each strike inside the strike memory (24 h by default), up to a ceiling, so a patient attacker gets
+ever fewer guesses per day while a user who mistypes ten times waits once. The lockout is per pair
+so that a stranger's guesses do not lock the owner out; against guesses spread over many addresses
+the username's checks slow down (one per ``slowdown`` seconds) once ``user_threshold`` failures
+from anywhere fell in the window, without refusing anyone for long.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ class LockoutPolicy:
     ceiling: float = 86400.0
     strike_memory: float = 86400.0
     address_threshold: int = 50
+    user_threshold: int = 50
+    slowdown: float = 2.0
 
     def __post_init__(self) -> None:
-        if self.threshold < 1 or self.address_threshold < 1:
+        if min(self.threshold, self.address_threshold, self.user_threshold) < 1:
             raise ValueError("thresholds must be at least 1")
-        if min(self.window, self.base, self.ceiling, self.strike_memory) <= 0:
+        if min(self.window, self.base, self.ceiling, self.strike_memory, self.slowdown) <= 0:
             raise ValueError("durations must be positive")
 
     def lockout_for(self, strike: int) -> float:

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from auth.crypto.passwords import PasswordHasher
-from auth.domain.accounts import DEFAULT_ROLES, Account, check_password, check_username
-from auth.domain.errors import AccountNotFound, Forbidden, InvalidCredentials
+from auth.domain.accounts import (
+    DEFAULT_ROLES,
+    Account,
+    check_password,
+    check_username,
+    normalize_username,
+)
+from auth.domain.errors import AccountNotFound, Forbidden, InvalidCredentials, LoginThrottled
 from auth.domain.events import AccountRegistered, PasswordChanged, RoleChanged
 from auth.domain.sessions import ClientDetails, IssuedTokens
 from auth.handlers.permissions import PermissionService
 from auth.handlers.ports import Clock, utc_now
 from auth.handlers.replays import decode_tokens, encode_tokens
 from auth.handlers.sessions import SessionService
-from auth.store.protocols import UnitOfWorkFactory
+from auth.store.protocols import LoginGuard, UnitOfWorkFactory
 
 
 class AccountService:
@@ -26,10 +31,12 @@ class AccountService:
         hasher: PasswordHasher,
         sessions: SessionService,
         permissions: PermissionService,
+        guard: LoginGuard,
         *,
         clock: Clock = utc_now,
     ) -> None:
         self._uow = uow
+        self._guard = guard
         self._hasher = hasher
         self._sessions = sessions
         self._permissions = permissions
@@ -51,8 +58,7 @@ class AccountService:
             return decode_tokens(stored)
         check_username(username)
         check_password(password, username=username)
-        # Argon2 is CPU-bound; argon2-cffi releases the GIL, so a thread keeps the loop free.
-        password_hash = await asyncio.to_thread(self._hasher.hash, password)
+        password_hash = await self._hasher.hash_async(password)
         now = self._clock()
         account = Account(
             user_id=str(uuid.uuid4()),
@@ -78,19 +84,38 @@ class AccountService:
         return tokens
 
     async def change_password(
-        self, message_id: str, *, user_id: str, session_id: str, old: str, new: str
+        self,
+        message_id: str,
+        *,
+        user_id: str,
+        session_id: str,
+        old: str,
+        new: str,
+        client: ClientDetails | None = None,
     ) -> None:
-        """Check the old password, store the new one, end every other session of the user."""
+        """Check the old password, store the new one, end every other session of the user.
+
+        The check spends the same failure budget as a login of the account from the client's
+        address: a stolen session cannot be used to guess the password at leisure.
+        """
         async with self._uow() as uow:
             if await uow.inbox.reply_of(message_id) is not None:
                 return
             account = await uow.accounts.by_id(user_id)
         if account is None:
             raise AccountNotFound("no such account")
-        if not await asyncio.to_thread(self._hasher.verify, account.password_hash, old):
+        key, address = normalize_username(account.username), client.address if client else None
+        throttle = await self._guard.reserve(key, address)
+        if not throttle.allowed:
+            raise LoginThrottled(throttle.retry_after)
+        ok = await self._hasher.verify_async(account.password_hash, old)
+        throttle = await self._guard.settle(key, address, ok=ok)
+        if not ok:
+            if not throttle.allowed:
+                raise LoginThrottled(throttle.retry_after)
             raise InvalidCredentials("the current password is wrong")
         check_password(new, username=account.username)
-        new_hash = await asyncio.to_thread(self._hasher.hash, new)
+        new_hash = await self._hasher.hash_async(new)
         # The other sessions end first: a crash before the commit below leaves the message
         # unrecorded, so the retry runs the whole change again; after it, nothing is left to do.
         await self._sessions.revoke(user_id, None, keep=session_id, reason="password_changed")

@@ -1,4 +1,4 @@
-"""Login: password check behind per-username and per-address failure budgets.
+"""Login: password check behind failure budgets per (username, address), address and username.
 
 An unknown username costs the same as a wrong password: a dummy Argon2 verify, the same failure
 counting, the same ``invalid credentials`` answer. So neither the reply nor its timing tells an
@@ -7,7 +7,6 @@ attacker whether a username exists (registration does, by design: a username is 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from auth.crypto.passwords import PasswordHasher
@@ -46,24 +45,23 @@ class LoginService:
             account = None if stored is not None else await uow.accounts.by_username(key)
         if stored is not None:
             return decode_tokens(stored)
-        throttle = await self._guard.check(key, client.address)
+        throttle = await self._guard.reserve(key, client.address)
         if not throttle.allowed:
             raise LoginThrottled(throttle.retry_after)
         if account is None:
-            await asyncio.to_thread(self._hasher.verify_unknown, password)
+            await self._hasher.verify_unknown_async(password)
             ok = False
         else:
-            ok = await asyncio.to_thread(self._hasher.verify, account.password_hash, password)
+            ok = await self._hasher.verify_async(account.password_hash, password)
+        throttle = await self._guard.settle(key, client.address, ok=ok)
         if account is None or not ok:
-            throttle = await self._guard.failed(key, client.address)
             log.info("failed login (throttled: %s)", not throttle.allowed)
             if not throttle.allowed:
                 raise LoginThrottled(throttle.retry_after)
             raise InvalidCredentials("wrong username or password")
-        await self._guard.succeeded(key)
         async with self._uow() as uow:
             if self._hasher.needs_rehash(account.password_hash):
-                rehashed = await asyncio.to_thread(self._hasher.hash, password)
+                rehashed = await self._hasher.hash_async(password)
                 account = account.rehashed(rehashed)
                 await uow.accounts.save(account)
             tokens = await self._sessions.open(account, client)

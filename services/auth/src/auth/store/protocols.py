@@ -167,18 +167,19 @@ class Throttle:
 
 
 class LoginGuard(Protocol):
-    """Failed-login counting and lockouts per username and per client address (Redis)."""
+    """Password-check budgets per (username, address), per address and per username (Redis).
 
-    async def check(self, username_key: str, address: str | None) -> Throttle:
-        """Whether a login attempt may be tried now (peeks; counts nothing)."""
+    A check first *reserves* a failure (atomically: parallel checks cannot overspend a budget),
+    then the outcome *settles* it: a success gives it back, a failure that spent the pair's
+    budget locks that pair out.
+    """
+
+    async def reserve(self, username_key: str, address: str | None) -> Throttle:
+        """Whether a password check may run now; when it may, one failure is counted ahead."""
         ...
 
-    async def failed(self, username_key: str, address: str | None) -> Throttle:
-        """Count a failure; not allowed when it exhausted a budget (a lockout started)."""
-        ...
-
-    async def succeeded(self, username_key: str) -> None:
-        """Forget the username's failures after a successful login."""
+    async def settle(self, username_key: str, address: str | None, *, ok: bool) -> Throttle:
+        """The check's outcome; not allowed when this failure spent a budget (a lockout began)."""
         ...
 
 

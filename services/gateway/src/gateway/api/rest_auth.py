@@ -81,6 +81,16 @@ async def sessions(me: Me, deps: Deps) -> Response:
     return json_response(shapes.page(items), headers={"Cache-Control": "no-store"})
 
 
+@router.delete("/sessions")
+async def end_other_sessions(me: Me, deps: Deps) -> Response:
+    """End every session of the caller but this one (``{"ended": n}``): after a lost device."""
+    result: RevokedSessions = await deps.backend.call(
+        RevokeSession(user_id=me.user_id, keep_session_id=me.session_id), me.ctx
+    )
+    # The other gateways learn it from auth's session_revoked events, as for one session.
+    return json_response({"ended": result.count}, headers={"Cache-Control": "no-store"})
+
+
 @router.delete("/sessions/{session_id}", status_code=204)
 async def revoke_session(session_id: IdPath, me: Me, deps: Deps) -> Response:
     """End one of the caller's sessions (404 when it has no such live session)."""

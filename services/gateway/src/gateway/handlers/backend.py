@@ -17,7 +17,11 @@ Public API (stable; the WebSocket and GraphQL sides build on it)::
   ``ctx.traceparent``/``tracestate``, so every event the command causes inherits them and
   ``parley events trace <request id>`` shows the chain. Its ``causation_id`` is the request id.
 * A command with a ``client`` field (:class:`contracts.auth.ClientInfo`: register, login,
-  refresh) gets the client's address and user agent filled in, for auth's per-address limits.
+  refresh, change_password) gets the client's address and user agent filled in, for auth's
+  per-address limits.
+* A command's ``SECRETS`` fields (passwords, refresh tokens) are sealed before it leaves and a
+  result's (tokens) opened when it comes back (:mod:`shared.transit`, ``GATEWAY_TRANSIT_KEYS``):
+  Redis never holds them in clear. A backend without a transit keyring refuses such commands.
 * A failed reply raises :class:`BackendError` with the reply's ``ErrorCode`` value as ``code``
   (``invalid``, ``not_found``, ``forbidden``, ``conflict``, ``rate_limited``,
   ``unauthenticated``, ``expired``, ``unavailable``, ``internal``); no reply in time, or Redis
@@ -41,6 +45,7 @@ from gateway.domain import errors
 from gateway.domain.errors import GatewayError
 from shared.bus import Requester, RequestTimeoutError
 from shared.bus.context import handling
+from shared.transit import Transit, TransitError, secret_fields
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +138,16 @@ def reset_context(token: contextvars.Token[RequestContext | None]) -> None:
 class Backend:
     """The gateway's door to the other services: one :class:`Requester`, typed results."""
 
-    def __init__(self, requester: Requester, *, timeout: float | None = None) -> None:
+    def __init__(
+        self,
+        requester: Requester,
+        *,
+        timeout: float | None = None,
+        transit: Transit | None = None,
+    ) -> None:
         self._requester = requester
         self.timeout = timeout
+        self._transit = transit
 
     async def call(
         self,
@@ -147,6 +159,11 @@ class Backend:
         """The result of ``command`` (its ``RESULT`` struct), or :class:`BackendError`."""
         ctx = ctx or current_context() or RequestContext.new()
         command = _with_client(command, ctx)
+        sealed = bool(secret_fields(type(command)) or secret_fields(type(command).RESULT))
+        if sealed:
+            if self._transit is None:
+                raise BackendError(errors.INTERNAL, "no transit keys to seal the command with")
+            command = self._transit.seal(command)
         wait = timeout if timeout is not None else self.timeout
         try:
             with handling(ctx.origin()):
@@ -157,7 +174,14 @@ class Backend:
         except (RedisError, OSError) as e:
             log.warning("cannot send %s: %s", command.TYPE, e)
             raise BackendError(errors.UNAVAILABLE, "the service cannot be reached") from e
-        return unwrap(reply)
+        result = unwrap(reply)
+        if sealed and self._transit is not None and isinstance(result, msgspec.Struct):
+            try:
+                return self._transit.open(result)
+            except TransitError as e:
+                log.error("a %s reply does not open: %s", command.TYPE, e)
+                raise BackendError(errors.INTERNAL, "the reply could not be read") from e
+        return result
 
 
 def unwrap(reply: Reply[Any]) -> Any:
