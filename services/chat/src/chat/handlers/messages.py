@@ -13,11 +13,18 @@ from collections.abc import Callable
 from datetime import datetime
 
 from chat.domain import messages as rules
-from chat.domain.errors import ConflictError, NotFoundError
+from chat.domain.conversations import Kind
+from chat.domain.errors import ConflictError, ForbiddenError, NotFoundError
 from chat.domain.messages import Draft
 from chat.handlers import shapes
-from chat.handlers.conversations import member_view, member_write
-from chat.store.protocols import Announcement, ConversationStore, EventSink, MessageStore
+from chat.handlers.conversations import check_text, member_view, member_write
+from chat.store.protocols import (
+    Announcement,
+    BlockStore,
+    ConversationStore,
+    EventSink,
+    MessageStore,
+)
 from contracts import chat as wire
 
 
@@ -29,17 +36,24 @@ class Messages:
         *,
         conversations: ConversationStore,
         messages: MessageStore,
+        blocks: BlockStore,
         events: EventSink,
         clock: Callable[[], datetime],
     ) -> None:
         self._conversations = conversations
         self._messages = messages
+        self._blocks = blocks
         self._events = events
         self._clock = clock
 
     async def post(self, cmd: wire.PostMessage) -> wire.PostResult:
         """Store with the next sequence number, or return the original of a retried post."""
+        check_text(cmd.body, field="body")
         conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.sender_id)
+        if conv.kind is Kind.DIRECT:
+            other = next(m.user_id for m in conv.members if m.user_id != cmd.sender_id)
+            if await self._blocks.blocked_between(cmd.sender_id, other):
+                raise ForbiddenError("a block stands between these users")
         mentions = rules.check_mentions(conv, list(cmd.mentions))
         draft = Draft(
             conversation_id=conv.id,
@@ -62,6 +76,7 @@ class Messages:
 
     async def edit(self, cmd: wire.EditMessage) -> wire.ChatMessage:
         """Change the body of one's own message (keeps the edit time)."""
+        check_text(cmd.body, field="body")
         await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         changed = rules.edit(current, editor_id=cmd.user_id, body=cmd.body, at=self._clock())

@@ -59,13 +59,25 @@ class PresenceHandlers:
 
     async def get_presence(self, command: wire.GetPresence, _: Envelope) -> wire.PresenceList:
         """Presence of many users in one call."""
-        states = await self._presence.states(list(dict.fromkeys(command.user_ids)))
+        user_ids = list(dict.fromkeys(command.user_ids))
+        states, hidden = await asyncio.gather(
+            self._presence.states(user_ids), self._hidden_from(command.viewer_id, user_ids)
+        )
         return wire.PresenceList(
             items=[
-                wire.Presence(user_id=s.user_id, status=s.status, last_seen=s.last_seen)
+                wire.Presence(user_id=s.user_id, status="offline")
+                if s.user_id in hidden
+                else wire.Presence(user_id=s.user_id, status=s.status, last_seen=s.last_seen)
                 for s in states
             ]
         )
+
+    async def _hidden_from(self, viewer_id: str | None, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` who blocked the viewer (each one's block list is cached)."""
+        if viewer_id is None:
+            return set()
+        lists = await asyncio.gather(*(self._relationships.blocks(u) for u in user_ids))
+        return {u for u, blocked in zip(user_ids, lists, strict=True) if viewer_id in blocked}
 
     async def announce(self, change: PresenceChange) -> None:
         """Publish ``user.presence_changed`` and tell every online contact on their channel."""
