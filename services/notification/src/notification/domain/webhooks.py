@@ -75,13 +75,14 @@ def check_address(address: IpAddress, policy: WebhookPolicy) -> None:
 
 
 def _internal_kind(address: IpAddress) -> str | None:
+    # The most specific kind first (the standard library counts link-local as private too).
     checks = (
         ("loopback", address.is_loopback),
-        ("private", address.is_private),
+        ("unspecified", address.is_unspecified),
         ("link-local", address.is_link_local),
         ("multicast", address.is_multicast),
         ("reserved", address.is_reserved),
-        ("unspecified", address.is_unspecified),
+        ("private", address.is_private),
         ("non-global", not address.is_global),
     )
     return next((name for name, hit in checks if hit), None)
