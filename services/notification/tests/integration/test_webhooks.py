@@ -281,3 +281,27 @@ async def test_an_endless_answer_is_read_only_up_to_the_cap(receivers: list[Rece
     assert local.endless_stopped.wait(timeout=30)  # we closed the connection: it stopped writing
     await webhook.aclose()
     assert msgspec.json.decode(local.requests[0][1])["type"] == "notification.created"
+
+
+async def test_the_secret_is_shown_once_rotated_on_demand_and_forgotten_with_the_webhook(
+    service: Any, receivers: list[Receiver]
+) -> None:
+    prefs = service.handlers.preferences
+    user = f"u-{secrets.token_hex(4)}"
+    url = receivers[0].url
+    with pytest.raises(InvalidPreferencesError, match="no webhook"):
+        await prefs.update(UpdateNotificationPreferences(user_id=user, rotate_webhook_secret=True))
+    first = await prefs.update(UpdateNotificationPreferences(user_id=user, webhook_url=url))
+    assert first.webhook_secret is not None and first.webhook_secret.startswith("whsec_")
+    read = await prefs.get(user)
+    assert read.webhook_url == url and read.webhook_secret is None  # never readable later
+    other = await prefs.update(UpdateNotificationPreferences(user_id=user, level="mentions"))
+    assert other.webhook_secret is None  # other changes do not issue one
+    rotated = await prefs.update(
+        UpdateNotificationPreferences(user_id=user, rotate_webhook_secret=True)
+    )
+    assert rotated.webhook_secret not in (None, first.webhook_secret)
+    cleared = await prefs.update(UpdateNotificationPreferences(user_id=user, clear_webhook=True))
+    assert cleared.webhook_url is None and cleared.webhook_secret is None
+    again = await prefs.update(UpdateNotificationPreferences(user_id=user, webhook_url=url))
+    assert again.webhook_secret not in (None, first.webhook_secret, rotated.webhook_secret)

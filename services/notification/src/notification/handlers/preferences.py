@@ -83,6 +83,10 @@ class PreferenceHandlers:
         if not self._webhooks.enabled:
             return None
         if settings.webhook_url is None:
+            if command.rotate_webhook_secret:
+                raise InvalidPreferencesError(
+                    "there is no webhook to rotate the secret of", field="rotate_webhook_secret"
+                )
             if command.clear_webhook:
                 await self._webhooks.forget_secret(command.user_id)
             return None
