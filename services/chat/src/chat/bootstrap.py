@@ -110,6 +110,7 @@ def wire(
             conversations=conversations,
             typing=RedisTyping(redis, KEYS, rule=ttl["typing"]),
             throttle=TypingThrottle(limiter),
+            blocks=blocks,
             events=events,
         ),
         blocks=Blocks(blocks=blocks),

@@ -219,6 +219,10 @@ async def test_a_blocked_user_cannot_post_to_the_blocker_nor_add_them_until_unbl
     for sender in (bob, alice):  # neither side of a block writes in their direct conversation
         reply = await post(sender, conv)
         assert reply.error is not None and reply.error.code is ErrorCode.FORBIDDEN
+    typing = await caller.request(
+        wire.SetTyping(user_id=bob, conversation_id=conv, typing=True), timeout=5
+    )
+    assert typing.error is not None and typing.error.code is ErrorCode.FORBIDDEN
     # Inside a shared group messages still flow both ways.
     assert (await post(bob, group)).ok and (await post(alice, group)).ok
     # Bob cannot pull Alice into a group of his, neither by creating nor by adding.

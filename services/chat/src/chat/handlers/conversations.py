@@ -48,6 +48,15 @@ async def member_write(
     return conv, role
 
 
+async def refuse_direct_block(blocks: BlockStore, conv: Conversation, user_id: str) -> None:
+    """ForbiddenError when ``conv`` is direct and either of its two users blocks the other."""
+    if conv.kind is not Kind.DIRECT:
+        return
+    other = next((m.user_id for m in conv.members if m.user_id != user_id), user_id)
+    if await blocks.blocked_between(user_id, other):
+        raise ForbiddenError("a block stands between these users")
+
+
 class Conversations:
     """Conversation use cases."""
 

@@ -13,11 +13,15 @@ from collections.abc import Callable
 from datetime import datetime
 
 from chat.domain import messages as rules
-from chat.domain.conversations import Kind
-from chat.domain.errors import ConflictError, ForbiddenError, NotFoundError
+from chat.domain.errors import ConflictError, NotFoundError
 from chat.domain.messages import Draft
 from chat.handlers import shapes
-from chat.handlers.conversations import check_text, member_view, member_write
+from chat.handlers.conversations import (
+    check_text,
+    member_view,
+    member_write,
+    refuse_direct_block,
+)
 from chat.store.protocols import (
     Announcement,
     BlockStore,
@@ -50,10 +54,7 @@ class Messages:
         """Store with the next sequence number, or return the original of a retried post."""
         check_text(cmd.body, field="body")
         conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.sender_id)
-        if conv.kind is Kind.DIRECT:
-            other = next(m.user_id for m in conv.members if m.user_id != cmd.sender_id)
-            if await self._blocks.blocked_between(cmd.sender_id, other):
-                raise ForbiddenError("a block stands between these users")
+        await refuse_direct_block(self._blocks, conv, cmd.sender_id)
         mentions = rules.check_mentions(conv, list(cmd.mentions))
         draft = Draft(
             conversation_id=conv.id,
