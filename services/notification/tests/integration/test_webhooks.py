@@ -305,3 +305,14 @@ async def test_the_secret_is_shown_once_rotated_on_demand_and_forgotten_with_the
     assert cleared.webhook_url is None and cleared.webhook_secret is None
     again = await prefs.update(UpdateNotificationPreferences(user_id=user, webhook_url=url))
     assert again.webhook_secret not in (None, first.webhook_secret, rotated.webhook_secret)
+
+
+async def test_a_host_that_does_not_resolve_at_delivery_is_retried_not_refused_at_once() -> None:
+    resolver = NameResolver({})
+    sent: list[httpx.Request] = []
+    guard = WebhookGuard(DEV, resolver=resolver)
+    webhook = channel(guard, b"k" * 32, client=recording_client(sent))
+    with pytest.raises(DeliveryFailedError, match="gave up after 2 attempts") as failed:
+        await webhook.send(job("bob", "http://gone.example.test/hook"))
+    assert failed.value.attempts == 2 and resolver.asked == ["gone.example.test"] * 2
+    assert sent == []

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from notification.domain.errors import UnsafeWebhookError
+from notification.domain.errors import UnresolvedWebhookError
 from notification.domain.webhooks import (
     IpAddress,
     WebhookPolicy,
@@ -78,8 +78,8 @@ class WebhookGuard:
         try:
             found = await self._resolve(host, 0)
         except OSError as e:
-            raise UnsafeWebhookError(f"the host does not resolve: {e}") from e
+            raise UnresolvedWebhookError(f"the host does not resolve: {e}") from e
         addresses = [a for a in (literal_address(t.split("%", 1)[0]) for t in found) if a]
         if not addresses:
-            raise UnsafeWebhookError("the host does not resolve")
+            raise UnresolvedWebhookError("the host does not resolve")
         return addresses

@@ -12,7 +12,8 @@ environment). Redirects are not followed, and at most ``max_response`` bytes of 
 read.
 
 A 2xx is success. 408, 425, 429, 5xx and transport errors are retried; any other status
-(3xx included) is final at once, as is a destination the guard refuses. After the last attempt
+(3xx included) is final at once, as is a destination the guard refuses; a host that does not
+resolve is retried. After the last attempt
 the channel raises DeliveryFailedError and the worker dead-letters the job.
 """
 
@@ -31,7 +32,11 @@ import msgspec
 
 from notification.channels.destinations import WebhookGuard
 from notification.domain.delivery import ChannelName, DeliveryJob, backoff
-from notification.domain.errors import DeliveryFailedError, UnsafeWebhookError
+from notification.domain.errors import (
+    DeliveryFailedError,
+    UnresolvedWebhookError,
+    UnsafeWebhookError,
+)
 from notification.store.wire import to_wire
 
 ID_HEADER = "webhook-id"
@@ -113,7 +118,10 @@ class WebhookChannel:
 
     async def _attempt(self, url: str, key: bytes, message_id: str, body: bytes) -> str:
         """One POST: "" on success, the error of a retryable failure; raises when final."""
-        destination = await self._guard.destination(url)  # again: resolution may change
+        try:
+            destination = await self._guard.destination(url)  # again: resolution may change
+        except UnresolvedWebhookError as e:
+            return str(e)  # DNS may fail for a while: retried like a transport error
         timestamp = int(time.time())
         headers = {
             "Host": destination.host_header,

@@ -30,3 +30,7 @@ class DeliveryFailedError(NotificationError):
 class UnsafeWebhookError(NotificationError):
     """A webhook URL that must not be called: wrong scheme, or a host that is (or resolves to)
     a loopback, private, link-local, multicast, reserved or otherwise internal address."""
+
+
+class UnresolvedWebhookError(UnsafeWebhookError):
+    """A webhook host that does not resolve (now: refused when set, retried at delivery)."""
