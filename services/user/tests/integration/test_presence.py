@@ -153,14 +153,15 @@ async def test_a_user_who_blocked_the_viewer_looks_offline_to_them_until_unblock
     service = await make_service(**FAST)
     alice, bob, carol = [await _register(service) for _ in range(3)]
     await service.presence.device_seen(_report(gw.ConnectionOpened, alice, "d"))
-    block = wire.BlockUser(user_id=alice, blocked_id=bob)
-    await service.relationships.block_user(block, Envelope.for_message(block, producer="test"))
 
     async def seen_by(viewer: str) -> wire.Presence:
         ask = wire.GetPresence(user_ids=[alice], viewer_id=viewer)
         reply = await service.presence.get_presence(ask, Envelope.for_message(ask, producer="t"))
         return reply.items[0]
 
+    assert (await seen_by(bob)).status == "online"  # also caches who blocked bob (nobody)
+    block = wire.BlockUser(user_id=alice, blocked_id=bob)
+    await service.relationships.block_user(block, Envelope.for_message(block, producer="test"))
     hidden = await seen_by(bob)
     assert (hidden.status, hidden.last_seen) == ("offline", None)
     assert (await seen_by(carol)).status == "online"

@@ -73,11 +73,10 @@ class PresenceHandlers:
         )
 
     async def _hidden_from(self, viewer_id: str | None, user_ids: list[str]) -> set[str]:
-        """Those of ``user_ids`` who blocked the viewer (each one's block list is cached)."""
+        """Those of ``user_ids`` who blocked the viewer (one cached list: who blocked them)."""
         if viewer_id is None:
             return set()
-        lists = await asyncio.gather(*(self._relationships.blocks(u) for u in user_ids))
-        return {u for u, blocked in zip(user_ids, lists, strict=True) if viewer_id in blocked}
+        return set(await self._relationships.blocked_by(viewer_id)) & set(user_ids)
 
     async def announce(self, change: PresenceChange) -> None:
         """Publish ``user.presence_changed`` and tell every online contact on their channel."""
