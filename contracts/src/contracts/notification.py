@@ -158,6 +158,10 @@ class NotificationPreferences(msgspec.Struct, frozen=True, kw_only=True, omit_de
     ``level``: ``all`` messages, only ``mentions``, or ``none``. Between ``dnd_start`` and
     ``dnd_end`` (in ``time_zone``; the span may cross midnight) notifications are stored and
     counted but not pushed to outbound channels. ``webhook_url`` adds the webhook channel.
+
+    ``webhook_secret`` (``whsec_<base64>``, Standard Webhooks) signs the webhook's deliveries. It
+    is shown once: only in the reply to the update that set the webhook URL or rotated the
+    secret, never read back later.
     """
 
     level: NotificationLevel = "all"
@@ -165,6 +169,7 @@ class NotificationPreferences(msgspec.Struct, frozen=True, kw_only=True, omit_de
     dnd_end: ClockTime | None = None
     time_zone: TimeZone = "UTC"
     webhook_url: WebhookUrl | None = None
+    webhook_secret: Annotated[str, msgspec.Meta(max_length=256)] | None = None
 
 
 class ConversationNotifications(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -202,6 +207,8 @@ class UpdateNotificationPreferences(Command, frozen=True, kw_only=True):
     webhook_url: WebhookUrl | None = None
     clear_dnd: bool = False
     clear_webhook: bool = False
+    rotate_webhook_secret: bool = False
+    """A new webhook secret (returned once) replaces the old one; setting a URL does it too."""
 
 
 class SetConversationNotifications(Command, frozen=True, kw_only=True):

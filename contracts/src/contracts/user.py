@@ -181,13 +181,15 @@ class UnblockUser(Command, frozen=True, kw_only=True):
 
 
 class GetPresence(Command, frozen=True, kw_only=True):
-    """Presence of many users in one call."""
+    """Presence of many users in one call, as ``viewer_id`` may see it: a user who blocked the
+    viewer is reported ``offline`` without ``last_seen`` (as if never seen)."""
 
     TYPE = "user.get_presence"
     STREAM = COMMANDS
     RESULT = PresenceList
 
     user_ids: UserIds
+    viewer_id: Id | None = None
 
 
 class ProfileUpdated(Event, frozen=True, kw_only=True):

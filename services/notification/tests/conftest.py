@@ -53,6 +53,9 @@ async def service(redis: AnyRedis, database: Database) -> AsyncIterator[Service]
         webhook_backoff_base=0.05,
         webhook_backoff_max=0.2,
         webhook_timeout=1.0,
+        # The receivers of the tests listen on 127.0.0.1 over http.
+        webhook_dev_allow_http=True,
+        webhook_dev_allowed_networks=["127.0.0.1/32"],  # type: ignore[list-item]
         coalesce_window=60.0,
         instance=f"test-{secrets.token_hex(4)}",
     )

@@ -99,13 +99,18 @@ def wire(
             member_limit=member_limit,
         ),
         messages=Messages(
-            conversations=conversations, messages=messages, events=events, clock=clock
+            conversations=conversations,
+            messages=messages,
+            blocks=blocks,
+            events=events,
+            clock=clock,
         ),
         reading=Reading(conversations=conversations, reading=reading, events=events),
         typing=Typing(
             conversations=conversations,
             typing=RedisTyping(redis, KEYS, rule=ttl["typing"]),
             throttle=TypingThrottle(limiter),
+            blocks=blocks,
             events=events,
         ),
         blocks=Blocks(blocks=blocks),

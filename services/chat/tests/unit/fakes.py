@@ -166,6 +166,9 @@ class Store:
     async def blocked_between(self, a: str, b: str) -> bool:
         return (a, b) in self.blocked or (b, a) in self.blocked
 
+    async def blockers_of(self, blocked_id: str, among: list[str]) -> list[str]:
+        return [u for u in among if (u, blocked_id) in self.blocked]
+
     # TypingStore
     async def start(self, conversation_id: str, user_id: str) -> bool:
         fresh = (conversation_id, user_id) not in self.typers

@@ -38,9 +38,9 @@ def handlers(store: Store) -> tuple[Conversations, Messages, Reading, Typing]:
             events=store,
             clock=clock,
         ),
-        Messages(conversations=store, messages=view, events=store, clock=clock),
+        Messages(conversations=store, messages=view, blocks=store, events=store, clock=clock),
         Reading(conversations=store, reading=store, events=store),
-        Typing(conversations=store, typing=store, throttle=store, events=store),
+        Typing(conversations=store, typing=store, throttle=store, blocks=store, events=store),
     )
 
 

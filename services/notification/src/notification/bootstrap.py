@@ -8,6 +8,7 @@ service on a Redis client and a database engine (tests and the benchmark use it 
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,8 +18,11 @@ from starlette.applications import Starlette
 
 from notification.api.subscribers import Handlers, build_consumers
 from notification.channels import InAppChannel, LogChannel, WebhookChannel
+from notification.channels.destinations import WebhookGuard
+from notification.channels.webhook_secrets import WebhookSecrets, sealing_keyring
 from notification.config import Settings
 from notification.domain.delivery import ChannelName
+from notification.domain.webhooks import WebhookPolicy
 from notification.handlers.delivering import DeliveryHandlers, Dispatcher
 from notification.handlers.messages import MessageHandlers
 from notification.handlers.preferences import PreferenceHandlers
@@ -32,6 +36,7 @@ from notification.store.redis_keys import KEYS
 from notification.store.redis_members import RedisMembersCache
 from notification.store.redis_realtime import RedisRealtimeState
 from notification.store.sql_notifications import SqlNotificationStore
+from notification.store.sql_webhook_secrets import SqlWebhookSecrets
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.cache import InvalidationBus
 from shared.outbox import Outbox
@@ -43,6 +48,7 @@ from shared.service.runtime import ServiceRuntime
 MIGRATIONS = Path(__file__).parent / "store" / "migrations"
 
 CONSUMER = ConsumerSettings()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,13 +107,16 @@ def assemble(
     members = RedisMembersCache(redis, enabled=cache_enabled)
     realtime = RedisRealtimeState(redis)
     badges = RedisBadges(redis)
-    secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else b""
+    guard = webhook_guard(settings)
+    webhooks = webhook_secrets(engine, settings, guard)
     webhook = WebhookChannel(
-        secret=secret,
+        guard=guard,
+        key_of=webhooks.key_of,
         attempts=settings.webhook_attempts,
         backoff_base=settings.webhook_backoff_base,
         backoff_max=settings.webhook_backoff_max,
         timeout=settings.webhook_timeout,
+        max_response=settings.webhook_max_response,
     )
     placeholder: list[ReadingHandlers] = []
 
@@ -131,7 +140,7 @@ def assemble(
             coalesce_window=timedelta(seconds=settings.coalesce_window),
         ),
         reading=reading,
-        preferences=PreferenceHandlers(store=store, audiences=audiences),
+        preferences=PreferenceHandlers(store=store, audiences=audiences, webhooks=webhooks),
         projections=ProjectionHandlers(
             store=store, members=members, realtime=realtime, dispatcher=dispatcher
         ),
@@ -148,6 +157,28 @@ def assemble(
         webhook=webhook,
         invalidations=invalidations,
     )
+
+
+def webhook_guard(settings: Settings) -> WebhookGuard:
+    """The SSRF guard with the development exceptions of ``settings`` (loudly logged)."""
+    policy = WebhookPolicy(
+        allow_http=settings.webhook_dev_allow_http,
+        allowed_networks=tuple(settings.webhook_dev_allowed_networks),
+    )
+    if policy.allow_http or policy.allowed_networks:
+        log.warning(
+            "DEVELOPMENT webhook policy: http %s, internal networks let through: %s",
+            "allowed" if policy.allow_http else "refused",
+            ", ".join(map(str, policy.allowed_networks)) or "none",
+        )
+    return WebhookGuard(policy)
+
+
+def webhook_secrets(engine: AsyncEngine, settings: Settings, guard: WebhookGuard) -> WebhookSecrets:
+    """Per-user webhook secrets sealed under the master key (none issued without one)."""
+    master = settings.webhook_secret
+    keyring = sealing_keyring(master.get_secret_value().encode()) if master else None
+    return WebhookSecrets(store=SqlWebhookSecrets(engine), keyring=keyring, guard=guard)
 
 
 def build(runtime: ServiceRuntime) -> Starlette:

@@ -110,6 +110,7 @@ def assemble(
             contacts=cache("contacts", IdList),
             watchers=cache("watchers", IdList),
             blocks=cache("blocks", IdList),
+            blocked_by=cache("blocked_by", IdList),
         ),
     )
     preferences = CachedPreferenceStore(

@@ -145,3 +145,26 @@ async def test_presence_of_many_users_is_answered_in_one_call(make_service: Any)
         (never_seen, "offline"),
     ]
     assert reply.items[0].last_seen is not None and reply.items[4].last_seen is None
+
+
+async def test_a_user_who_blocked_the_viewer_looks_offline_to_them_until_unblocked(
+    make_service: Any,
+) -> None:
+    service = await make_service(**FAST)
+    alice, bob, carol = [await _register(service) for _ in range(3)]
+    await service.presence.device_seen(_report(gw.ConnectionOpened, alice, "d"))
+
+    async def seen_by(viewer: str) -> wire.Presence:
+        ask = wire.GetPresence(user_ids=[alice], viewer_id=viewer)
+        reply = await service.presence.get_presence(ask, Envelope.for_message(ask, producer="t"))
+        return reply.items[0]
+
+    assert (await seen_by(bob)).status == "online"  # also caches who blocked bob (nobody)
+    block = wire.BlockUser(user_id=alice, blocked_id=bob)
+    await service.relationships.block_user(block, Envelope.for_message(block, producer="test"))
+    hidden = await seen_by(bob)
+    assert (hidden.status, hidden.last_seen) == ("offline", None)
+    assert (await seen_by(carol)).status == "online"
+    unblock = wire.UnblockUser(user_id=alice, blocked_id=bob)
+    await service.relationships.unblock_user(unblock, Envelope.for_message(unblock, producer="t"))
+    assert (await seen_by(bob)).status == "online"

@@ -7,11 +7,22 @@ from datetime import datetime
 
 from chat.domain import conversations as rules
 from chat.domain.conversations import Conversation, Kind, Member, Role
-from chat.domain.errors import ForbiddenError, NotFoundError
+from chat.domain.errors import ForbiddenError, InvalidError, NotFoundError
 from chat.handlers import shapes
 from chat.store.protocols import BlockStore, ConversationStore, EventSink, MessageStore, ReadStore
 from contracts import chat as wire
 from contracts.base import new_message_id
+from contracts.text import CONTROL_MESSAGE, forbidden_control
+
+
+def check_text(value: str | None, *, field: str) -> None:
+    """InvalidError when people's text holds a control character the contracts refuse.
+
+    Checked before any write: a NUL reaching PostgreSQL fails the statement, and a command that
+    fails that way is retried until dead-lettered, holding up its conversation's partition.
+    """
+    if value is not None and forbidden_control(value) is not None:
+        raise InvalidError(f"{field} {CONTROL_MESSAGE}")
 
 
 async def member_view(
@@ -35,6 +46,15 @@ async def member_write(
     if role is None:
         raise ForbiddenError("only members write to a conversation")
     return conv, role
+
+
+async def refuse_direct_block(blocks: BlockStore, conv: Conversation, user_id: str) -> None:
+    """ForbiddenError when ``conv`` is direct and either of its two users blocks the other."""
+    if conv.kind is not Kind.DIRECT:
+        return
+    other = next((m.user_id for m in conv.members if m.user_id != user_id), user_id)
+    if await blocks.blocked_between(user_id, other):
+        raise ForbiddenError("a block stands between these users")
 
 
 class Conversations:
@@ -62,6 +82,7 @@ class Conversations:
     async def create(self, cmd: wire.CreateConversation) -> wire.Conversation:
         """Create a group, or the direct conversation of a pair (returning it if it exists)."""
         kind = Kind(cmd.kind)
+        check_text(cmd.title, field="title")
         members = rules.plan_members(
             kind=kind,
             creator_id=cmd.creator_id,
@@ -75,6 +96,8 @@ class Conversations:
             pair = rules.direct_pair(cmd.creator_id, other)
             if await self._blocks.blocked_between(cmd.creator_id, other):
                 raise ForbiddenError("a block stands between these users")
+        else:
+            await self._refuse_blockers(cmd.creator_id, [m.user_id for m in members[1:]])
         draft = Conversation(
             id=new_message_id(),
             kind=kind,
@@ -113,6 +136,7 @@ class Conversations:
         fresh = rules.check_add(
             conv, cmd.user_id, list(cmd.member_ids), role, member_limit=self.member_limit
         )
+        await self._refuse_blockers(cmd.user_id, fresh)
         await self._store.add_members(conv.id, [Member(u, role) for u in fresh])
         for user in fresh:
             event = wire.MemberAdded(
@@ -139,6 +163,11 @@ class Conversations:
         await self._store.remove_member(conv.id, cmd.user_id, new_owner=successor)
         event = wire.MemberRemoved(conversation_id=conv.id, user_id=cmd.user_id)
         await self._events.emit(event, users=[cmd.user_id])
+
+    async def _refuse_blockers(self, actor_id: str, added: list[str]) -> None:
+        # A blocked user cannot pull the blocker into a group (nor create one around them).
+        if await self._blocks.blockers_of(actor_id, added):
+            raise ForbiddenError("a user to add has blocked you")
 
     async def _view(self, conv: Conversation, user_id: str) -> wire.Conversation:
         last_seq = await self._store.last_seq(conv.id)

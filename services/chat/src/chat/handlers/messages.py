@@ -16,8 +16,19 @@ from chat.domain import messages as rules
 from chat.domain.errors import ConflictError, NotFoundError
 from chat.domain.messages import Draft
 from chat.handlers import shapes
-from chat.handlers.conversations import member_view, member_write
-from chat.store.protocols import Announcement, ConversationStore, EventSink, MessageStore
+from chat.handlers.conversations import (
+    check_text,
+    member_view,
+    member_write,
+    refuse_direct_block,
+)
+from chat.store.protocols import (
+    Announcement,
+    BlockStore,
+    ConversationStore,
+    EventSink,
+    MessageStore,
+)
 from contracts import chat as wire
 
 
@@ -29,17 +40,21 @@ class Messages:
         *,
         conversations: ConversationStore,
         messages: MessageStore,
+        blocks: BlockStore,
         events: EventSink,
         clock: Callable[[], datetime],
     ) -> None:
         self._conversations = conversations
         self._messages = messages
+        self._blocks = blocks
         self._events = events
         self._clock = clock
 
     async def post(self, cmd: wire.PostMessage) -> wire.PostResult:
         """Store with the next sequence number, or return the original of a retried post."""
+        check_text(cmd.body, field="body")
         conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.sender_id)
+        await refuse_direct_block(self._blocks, conv, cmd.sender_id)
         mentions = rules.check_mentions(conv, list(cmd.mentions))
         draft = Draft(
             conversation_id=conv.id,
@@ -62,6 +77,7 @@ class Messages:
 
     async def edit(self, cmd: wire.EditMessage) -> wire.ChatMessage:
         """Change the body of one's own message (keeps the edit time)."""
+        check_text(cmd.body, field="body")
         await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         changed = rules.edit(current, editor_id=cmd.user_id, body=cmd.body, at=self._clock())

@@ -11,8 +11,8 @@ import asyncio
 import contextlib
 
 from chat.domain.errors import RateLimitedError
-from chat.handlers.conversations import member_view, member_write
-from chat.store.protocols import ConversationStore, EventSink, Throttle, TypingStore
+from chat.handlers.conversations import member_view, member_write, refuse_direct_block
+from chat.store.protocols import BlockStore, ConversationStore, EventSink, Throttle, TypingStore
 from contracts import chat as wire
 
 
@@ -25,8 +25,10 @@ class Typing:
         conversations: ConversationStore,
         typing: TypingStore,
         throttle: Throttle,
+        blocks: BlockStore,
         events: EventSink,
     ) -> None:
+        self._blocks = blocks
         self._conversations = conversations
         self._typing = typing
         self._throttle = throttle
@@ -35,7 +37,9 @@ class Typing:
 
     async def set_typing(self, cmd: wire.SetTyping) -> None:
         """Record a frame of a member (rate-limited per user) and publish a change."""
-        await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        if cmd.typing:  # a blocked user's typing does not reach the blocker either
+            await refuse_direct_block(self._blocks, conv, cmd.user_id)
         wait = await self._throttle.admit(cmd.user_id)
         if wait is not None:
             raise RateLimitedError("too many typing frames", retry_after=wait)

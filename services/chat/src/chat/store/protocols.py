@@ -132,6 +132,10 @@ class BlockStore(Protocol):
         """Whether either of the two blocked the other."""
         ...
 
+    async def blockers_of(self, blocked_id: str, among: list[str]) -> list[str]:
+        """Those of ``among`` who blocked ``blocked_id``."""
+        ...
+
 
 class TypingStore(Protocol):
     """Who is typing where; entries expire on their own."""

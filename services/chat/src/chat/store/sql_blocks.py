@@ -50,3 +50,13 @@ class SqlBlocks:
         )
         async with self._engine.connect() as conn:
             return bool(await conn.scalar(query))
+
+    async def blockers_of(self, blocked_id: str, among: list[str]) -> list[str]:
+        """See BlockStore.blockers_of."""
+        if not among:
+            return []
+        query = select(blocks.c.blocker_id).where(
+            blocks.c.blocked_id == blocked_id, blocks.c.blocker_id.in_(among)
+        )
+        async with self._engine.connect() as conn:
+            return sorted((await conn.scalars(query)).all())

@@ -200,7 +200,9 @@ async def get_presence(
     user_ids = parse_ids(ids)
 
     async def load(tags: list[str]) -> object:
-        found: PresenceList = await deps.backend.call(GetPresence(user_ids=user_ids), me.ctx)
+        found: PresenceList = await deps.backend.call(
+            GetPresence(user_ids=user_ids, viewer_id=me.user_id), me.ctx
+        )
         tags.extend(f"presence:{i}" for i in user_ids)
         return shapes.page([shapes.presence(p) for p in found.items])
 

@@ -4,13 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from contracts.text import CONTROL_MESSAGE, forbidden_control
+
+
+def _printable(value: str) -> str:
+    """People's text as the contracts allow it (chat applies the same rule)."""
+    if forbidden_control(value) is not None:
+        raise ValueError(CONTROL_MESSAGE)
+    return value
+
 
 IdStr = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Username = Annotated[str, Field(min_length=3, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
 Password = Annotated[str, Field(min_length=1, max_length=1024)]
 DisplayName = Annotated[str, Field(min_length=1, max_length=64)]
-Body = Annotated[str, Field(min_length=1, max_length=4000)]
+Body = Annotated[str, Field(min_length=1, max_length=4000), AfterValidator(_printable)]
+Title = Annotated[str, Field(min_length=1, max_length=128), AfterValidator(_printable)]
 
 
 class _Body(BaseModel):
@@ -82,7 +93,7 @@ class ConversationCreate(_Body):
     """``POST /conversations``: ``member_ids`` are the others, not the creator."""
 
     kind: Literal["direct", "group"]
-    title: Annotated[str, Field(min_length=1, max_length=128)] | None = None
+    title: Title | None = None
     member_ids: Annotated[list[IdStr], Field(min_length=1, max_length=1000)]
 
 
@@ -130,3 +141,4 @@ class NotificationPreferencesPut(_Body):
     webhook_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://")] | None = None
     clear_dnd: bool = False
     clear_webhook: bool = False
+    rotate_webhook_secret: bool = False

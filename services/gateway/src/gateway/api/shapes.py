@@ -96,14 +96,18 @@ def notification(n: Notification) -> Json:
 
 
 def notification_preferences(p: NotificationPreferences) -> Json:
-    """A user's notification preferences."""
-    return {
+    """A user's notification preferences (``webhook_secret`` only in the answer to the update
+    that issued it: it is shown once)."""
+    shape: Json = {
         "level": p.level,
         "dnd_start": p.dnd_start,
         "dnd_end": p.dnd_end,
         "time_zone": p.time_zone,
         "webhook_url": p.webhook_url,
     }
+    if p.webhook_secret is not None:
+        shape["webhook_secret"] = p.webhook_secret
+    return shape
 
 
 def page(items: list[Json], next_cursor: str | None = None) -> Json:

@@ -27,7 +27,8 @@ def tags_of(event: Event) -> list[str]:
         case user.ContactAdded(user_id=uid) | user.ContactRemoved(user_id=uid):
             return [f"contacts:{uid}"]
         case user.UserBlocked(user_id=uid) | user.UserUnblocked(user_id=uid):
-            return [f"blocks:{uid}"]
+            # the blocker's presence is hidden from (or shown again to) the blocked user
+            return [f"blocks:{uid}", f"presence:{uid}"]
         case user.PresenceChanged(user_id=uid):
             return [f"presence:{uid}"]
         case chat.ConversationCreated(creator_id=creator, member_ids=members):

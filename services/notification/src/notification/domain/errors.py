@@ -25,3 +25,12 @@ class DeliveryFailedError(NotificationError):
     def __init__(self, message: str, *, attempts: int) -> None:
         self.attempts = attempts
         super().__init__(message)
+
+
+class UnsafeWebhookError(NotificationError):
+    """A webhook URL that must not be called: wrong scheme, or a host that is (or resolves to)
+    a loopback, private, link-local, multicast, reserved or otherwise internal address."""
+
+
+class UnresolvedWebhookError(UnsafeWebhookError):
+    """A webhook host that does not resolve (now: refused when set, retried at delivery)."""

@@ -9,18 +9,19 @@ from contracts.notification import (
     UpdateNotificationPreferences,
 )
 from contracts.user import PreferencesUpdated, ProfileUpdated, UserBlocked, UserUnblocked
-from notification.domain.errors import InvalidPreferencesError
+from notification.domain.errors import InvalidPreferencesError, UnsafeWebhookError
 from notification.domain.preferences import (
     ConversationSettings,
     UserSettings,
     check_time_zone,
     parse_clock,
 )
-from notification.store.protocols import AudienceCache, NotificationStore, Unit
+from notification.store.protocols import AudienceCache, NotificationStore, Unit, Webhooks
 
 
-def _view(settings: UserSettings) -> NotificationPreferences:
+def _view(settings: UserSettings, *, secret: str | None = None) -> NotificationPreferences:
     return NotificationPreferences(
+        webhook_secret=secret,
         level=settings.level,
         dnd_start=settings.dnd_start.strftime("%H:%M") if settings.dnd_start else None,
         dnd_end=settings.dnd_end.strftime("%H:%M") if settings.dnd_end else None,
@@ -32,9 +33,12 @@ def _view(settings: UserSettings) -> NotificationPreferences:
 class PreferenceHandlers:
     """Reads and changes preferences; every change invalidates the user's cached audience."""
 
-    def __init__(self, *, store: NotificationStore, audiences: AudienceCache) -> None:
+    def __init__(
+        self, *, store: NotificationStore, audiences: AudienceCache, webhooks: Webhooks
+    ) -> None:
         self._store = store
         self._audiences = audiences
+        self._webhooks = webhooks
 
     async def get(self, user_id: str) -> NotificationPreferences:
         """A user's preferences (defaults when never set)."""
@@ -57,9 +61,38 @@ class PreferenceHandlers:
         if command.clear_webhook:
             changes["webhook_url"] = None
         if command.webhook_url is not None:
+            await self._check_webhook(command.webhook_url)
             changes["webhook_url"] = command.webhook_url
         settings = await self._change(command.user_id, None, changes)
-        return _view(settings)
+        return _view(settings, secret=await self._webhook_secret(command, settings))
+
+    async def _check_webhook(self, url: str) -> None:
+        try:
+            await self._webhooks.check(url)
+        except UnsafeWebhookError as e:
+            raise InvalidPreferencesError(f"refused webhook URL: {e}", field="webhook_url") from e
+        if not self._webhooks.enabled:
+            raise InvalidPreferencesError(
+                "webhooks are not enabled on this server", field="webhook_url"
+            )
+
+    async def _webhook_secret(
+        self, command: UpdateNotificationPreferences, settings: UserSettings
+    ) -> str | None:
+        """A new secret when the URL was set or a rotation asked (shown this once)."""
+        if not self._webhooks.enabled:
+            return None
+        if settings.webhook_url is None:
+            if command.rotate_webhook_secret:
+                raise InvalidPreferencesError(
+                    "there is no webhook to rotate the secret of", field="rotate_webhook_secret"
+                )
+            if command.clear_webhook:
+                await self._webhooks.forget_secret(command.user_id)
+            return None
+        if command.webhook_url is not None or command.rotate_webhook_secret:
+            return await self._webhooks.issue_secret(command.user_id)
+        return None
 
     async def set_conversation(
         self, command: SetConversationNotifications

@@ -233,3 +233,38 @@ class Channel(Protocol):
     async def send(self, job: DeliveryJob) -> int:
         """Deliver one notification; returns the number of attempts it took."""
         ...
+
+
+class WebhookSecretStore(Protocol):
+    """Each user's webhook secret, stored sealed (the store never sees it in the clear)."""
+
+    async def put(self, user_id: str, sealed: bytes) -> None:
+        """Store ``sealed`` as the user's secret, replacing any previous one."""
+        ...
+
+    async def get(self, user_id: str) -> bytes | None:
+        """The user's sealed secret, or None."""
+        ...
+
+    async def delete(self, user_id: str) -> None:
+        """Forget the user's secret (no-op when there is none)."""
+        ...
+
+
+class Webhooks(Protocol):
+    """What the preference handlers need of webhooks: the guard and the secrets."""
+
+    enabled: bool
+    """Whether secrets can be issued (the service has its webhook master key)."""
+
+    async def check(self, url: str) -> None:
+        """Raise UnsafeWebhookError for a URL that must not be called."""
+        ...
+
+    async def issue_secret(self, user_id: str) -> str:
+        """A new secret (``whsec_...``) replacing the user's old one; shown to them once."""
+        ...
+
+    async def forget_secret(self, user_id: str) -> None:
+        """Drop the user's secret (the webhook was removed)."""
+        ...

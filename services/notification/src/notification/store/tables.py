@@ -9,6 +9,7 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -56,6 +57,17 @@ user_settings = Table(
     Column("dnd_end", String(5)),
     Column("time_zone", String(64), nullable=False, default="UTC"),
     Column("webhook_url", String(2048)),
+)
+
+# Kept apart from user_settings, which the audience cache copies into Redis: the secret stays in
+# the database, sealed (AES-GCM, bound to the user id) under a key derived from the service's
+# NOTIFICATION_WEBHOOK_SECRET.
+webhook_secrets = Table(
+    "webhook_secrets",
+    metadata,
+    Column("user_id", String(64), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
 conversation_settings = Table(

@@ -59,13 +59,24 @@ class PresenceHandlers:
 
     async def get_presence(self, command: wire.GetPresence, _: Envelope) -> wire.PresenceList:
         """Presence of many users in one call."""
-        states = await self._presence.states(list(dict.fromkeys(command.user_ids)))
+        user_ids = list(dict.fromkeys(command.user_ids))
+        states, hidden = await asyncio.gather(
+            self._presence.states(user_ids), self._hidden_from(command.viewer_id, user_ids)
+        )
         return wire.PresenceList(
             items=[
-                wire.Presence(user_id=s.user_id, status=s.status, last_seen=s.last_seen)
+                wire.Presence(user_id=s.user_id, status="offline")
+                if s.user_id in hidden
+                else wire.Presence(user_id=s.user_id, status=s.status, last_seen=s.last_seen)
                 for s in states
             ]
         )
+
+    async def _hidden_from(self, viewer_id: str | None, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` who blocked the viewer (one cached list: who blocked them)."""
+        if viewer_id is None:
+            return set()
+        return set(await self._relationships.blocked_by(viewer_id)) & set(user_ids)
 
     async def announce(self, change: PresenceChange) -> None:
         """Publish ``user.presence_changed`` and tell every online contact on their channel."""

@@ -84,6 +84,10 @@ class RelationshipStore(Protocol):
         """Users ``user_id`` blocked, oldest first."""
         ...
 
+    async def blocked_by(self, user_id: str) -> list[str]:
+        """Users who blocked ``user_id`` (whose presence ``user_id`` does not see)."""
+        ...
+
 
 class PreferenceStore(Protocol):
     """Preferences by user id."""

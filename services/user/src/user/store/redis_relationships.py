@@ -22,11 +22,12 @@ class IdList:
 
 @dataclass(frozen=True, slots=True)
 class RelationshipCaches:
-    """The three relationship namespaces."""
+    """The relationship namespaces."""
 
     contacts: Cache[IdList]
     watchers: Cache[IdList]
     blocks: Cache[IdList]
+    blocked_by: Cache[IdList]
 
 
 class CachedRelationshipStore:
@@ -68,7 +69,7 @@ class CachedRelationshipStore:
         """See RelationshipStore.block."""
         changed = await self._inner.block(user_id, blocked_id, at=at, events=events)
         if changed:
-            await self._caches.blocks.delete(user_id)
+            await self._blocks_changed(user_id, blocked_id)
         return changed
 
     async def unblock(
@@ -77,12 +78,20 @@ class CachedRelationshipStore:
         """See RelationshipStore.unblock."""
         changed = await self._inner.unblock(user_id, blocked_id, events=events)
         if changed:
-            await self._caches.blocks.delete(user_id)
+            await self._blocks_changed(user_id, blocked_id)
         return changed
 
     async def blocks(self, user_id: str) -> list[str]:
         """See RelationshipStore.blocks."""
         return await self._list(self._caches.blocks, user_id, self._inner.blocks)
+
+    async def blocked_by(self, user_id: str) -> list[str]:
+        """See RelationshipStore.blocked_by."""
+        return await self._list(self._caches.blocked_by, user_id, self._inner.blocked_by)
+
+    async def _blocks_changed(self, user_id: str, blocked_id: str) -> None:
+        await self._caches.blocks.delete(user_id)
+        await self._caches.blocked_by.delete(blocked_id)
 
     async def _contacts_changed(self, user_id: str, contact_id: str) -> None:
         await self._caches.contacts.delete(user_id)

@@ -73,6 +73,12 @@ class SqlRelationshipStore:
         )
         return await self._ids(query)
 
+    async def blocked_by(self, user_id: str) -> list[str]:
+        """See RelationshipStore.blocked_by."""
+        query = select(blocks.c.user_id).where(blocks.c.blocked_id == user_id)
+        query = query.order_by(blocks.c.user_id)
+        return await self._ids(query)
+
     async def _insert(self, table: Table, row: dict[str, object], events: Sequence[Staged]) -> bool:
         async with self._engine.begin() as conn:
             if not await insert_if_absent(conn, table, row):

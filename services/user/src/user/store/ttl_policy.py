@@ -14,6 +14,7 @@ TTL = TtlPolicy(
         "contacts": TtlRule(ttl=300.0, jitter=0.1, negative_ttl=30.0),
         "watchers": TtlRule(ttl=300.0, jitter=0.1, negative_ttl=30.0),
         "blocks": TtlRule(ttl=300.0, jitter=0.1, negative_ttl=30.0),
+        "blocked_by": TtlRule(ttl=300.0, jitter=0.1, negative_ttl=30.0),
         # "Never set" is common (defaults), so the negative entry lives as long as a positive one.
         "preferences": TtlRule(ttl=900.0, jitter=0.1, negative_ttl=900.0),
         # A user's presence state (status, last_seen): kept for a month after the last change.
