@@ -24,6 +24,7 @@ from gateway.api.graphql import install_graphql
 from gateway.api.middleware import RequestTracking
 from gateway.api.ws import install_realtime
 from gateway.config import Settings
+from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import Backend
 from gateway.handlers.deps import GatewayDeps
 from gateway.handlers.invalidation import invalidation_handlers
@@ -145,7 +146,7 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     app.add_middleware(
         RequestTracking,
         max_body_bytes=settings.max_body_bytes,
-        trust_forwarded_for=settings.trust_forwarded_for,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
     )
     admin = admin_app(runtime)
     for route in admin.routes:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.domain.proxies import TrustedProxies
 from shared.service.settings import ServiceSettings
 
 
@@ -37,8 +38,16 @@ class Settings(ServiceSettings):
     auth_rate: int = Field(default=10, ge=1)
     """Register/login/refresh attempts per minute per client address."""
     auth_burst: int = Field(default=20, ge=1)
-    trust_forwarded_for: bool = False
-    """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
+    trusted_proxies: str = ""
+    """Proxies (addresses, CIDRs, comma-separated; ``*`` all) whose X-Forwarded-For is believed:
+    the client is then the right-most hop that is not one of them. Default: none, the peer is the
+    client."""
 
     response_cache: bool = True
     """Cache GET responses per viewer (off: every GET goes to the owning service)."""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        TrustedProxies(value)  # raises ProxyConfigError (a ValueError) naming the bad entry
+        return value

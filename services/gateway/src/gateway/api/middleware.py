@@ -9,6 +9,8 @@ For every HTTP request:
   else started; it travels in every command's envelope and is echoed on the response.
 * The body is bounded: a ``Content-Length`` above the limit is answered 413 at once, and a body
   that streams past the limit is cut off with 413 too.
+* The client's address: the peer, or behind a trusted proxy the right-most untrusted
+  ``X-Forwarded-For`` hop (:mod:`gateway.domain.proxies`); it is what per-address limits count.
 * One access-log line per request: method, path, status, latency, request id, client address.
 * Headers that route code leaves in ``scope["gateway.headers"]`` (rate-limit headers) are added
   to the response, whatever its shape.
@@ -27,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import new_message_id
 from gateway.domain import errors
+from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import RequestContext, new_traceparent, reset_context, use_context
 from shared.service.logging import correlation_id
 
@@ -52,12 +55,10 @@ def traceparent_from(value: str | None) -> str:
     return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
 
 
-def client_address(scope: Scope, headers: dict[str, str], *, trust_forwarded: bool) -> str | None:
-    """The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the peer."""
-    if trust_forwarded and (forwarded := headers.get("x-forwarded-for")):
-        return forwarded.split(",")[0].strip()[:64] or None
+def client_address(scope: Scope, headers: dict[str, str], proxies: TrustedProxies) -> str | None:
+    """The client's address: the peer, or what a trusted proxy's X-Forwarded-For names."""
     client = scope.get("client")
-    return str(client[0])[:64] if client else None
+    return proxies.client(str(client[0]) if client else None, headers.get("x-forwarded-for"))
 
 
 class _BodyTooLargeError(Exception):
@@ -68,11 +69,15 @@ class RequestTracking:
     """The middleware (see the module docstring)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, trust_forwarded_for: bool = False
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        trusted_proxies: TrustedProxies | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
-        self.trust_forwarded_for = trust_forwarded_for
+        self.proxies = trusted_proxies or TrustedProxies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +88,7 @@ class RequestTracking:
             request_id=request_id_from(headers.get("x-request-id")),
             traceparent=traceparent_from(headers.get("traceparent")),
             tracestate=(headers.get("tracestate") or None) and headers["tracestate"][:512],
-            client_address=client_address(scope, headers, trust_forwarded=self.trust_forwarded_for),
+            client_address=client_address(scope, headers, self.proxies),
             user_agent=headers.get("user-agent"),
         )
         scope["gateway.context"] = ctx
