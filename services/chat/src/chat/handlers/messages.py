@@ -16,7 +16,7 @@ from chat.domain import messages as rules
 from chat.domain.errors import ConflictError, NotFoundError
 from chat.domain.messages import Draft
 from chat.handlers import shapes
-from chat.handlers.conversations import member_view, member_write
+from chat.handlers.conversations import member_view
 from chat.store.protocols import Announcement, ConversationStore, EventSink, MessageStore
 from contracts import chat as wire
 
@@ -39,7 +39,7 @@ class Messages:
 
     async def post(self, cmd: wire.PostMessage) -> wire.PostResult:
         """Store with the next sequence number, or return the original of a retried post."""
-        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.sender_id)
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.sender_id)
         mentions = rules.check_mentions(conv, list(cmd.mentions))
         draft = Draft(
             conversation_id=conv.id,
@@ -62,7 +62,7 @@ class Messages:
 
     async def edit(self, cmd: wire.EditMessage) -> wire.ChatMessage:
         """Change the body of one's own message (keeps the edit time)."""
-        await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         changed = rules.edit(current, editor_id=cmd.user_id, body=cmd.body, at=self._clock())
         herald = _Herald(
@@ -79,7 +79,7 @@ class Messages:
 
     async def delete(self, cmd: wire.DeleteMessage) -> wire.ChatMessage:
         """Turn a message into a tombstone (its sender, or a group's owner or admin)."""
-        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         tombstone = rules.delete(current, conv=conv, actor_id=cmd.user_id)
         if tombstone is not current:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 from chat.domain.errors import RateLimitedError
-from chat.handlers.conversations import member_view, member_write
+from chat.handlers.conversations import member_view
 from chat.store.protocols import ConversationStore, EventSink, Throttle, TypingStore
 from contracts import chat as wire
 
@@ -35,7 +35,7 @@ class Typing:
 
     async def set_typing(self, cmd: wire.SetTyping) -> None:
         """Record a frame of a member (rate-limited per user) and publish a change."""
-        await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         wait = await self._throttle.admit(cmd.user_id)
         if wait is not None:
             raise RateLimitedError("too many typing frames", retry_after=wait)

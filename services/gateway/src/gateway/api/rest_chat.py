@@ -30,11 +30,13 @@ from gateway.api import shapes
 from gateway.api.rest_common import Deps, Me, cached_get, json_response, no_content
 from gateway.api.schemas import ConversationCreate, MembersAdd, MessageEdit, MessagePost, ReadBody
 from gateway.domain import errors
+from gateway.domain.bounds import MAX_SEQ
 from gateway.domain.errors import GatewayError
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-SeqPath = Annotated[int, Path(ge=0)]
+SeqPath = Annotated[int, Path(ge=0, le=MAX_SEQ)]
+SeqQuery = Annotated[int | None, Query(ge=0, le=MAX_SEQ)]
 Cursor = Annotated[str | None, Query(max_length=256)]
 Limit = Annotated[int, Query(ge=1, le=100)]
 
@@ -118,8 +120,8 @@ async def history(
     request: Request,
     me: Me,
     deps: Deps,
-    before: Annotated[int | None, Query(ge=0)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    before: SeqQuery = None,
+    after: SeqQuery = None,
     limit: Limit = 50,
 ) -> Response:
     """Messages in ascending ``seq``: ``after=N`` the first ``limit`` above N, ``before=N`` the
