@@ -8,6 +8,7 @@ source address), so they never spend the budget of 127.0.0.1 that the other test
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
@@ -15,8 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from parley.fleet import Fleet
+
+from .conftest import next_frame
 
 pytestmark = [pytest.mark.e2e]
 
@@ -30,12 +34,15 @@ TIGHT = {
     "GATEWAY_ADDRESS_RATE": "1",
     "GATEWAY_ADDRESS_BURST": str(BURST),
     "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
+    "GATEWAY_ENVIRONMENT": "production",
+    "GATEWAY_HSTS": "true",
 }
 
 
 @pytest.fixture(scope="module")
 def tight(fleet: Fleet) -> Iterator[str]:
-    """The base URL of a gateway with budgets of 10 requests and a trusted proxy at 127.0.0.1."""
+    """The base URL of a production gateway with budgets of 10 requests, a trusted proxy at
+    127.0.0.1 and HSTS."""
     name = f"gateway-tight-{uuid.uuid4().hex[:6]}"
     fleet.add("gateway", name=name, env=TIGHT)
     fleet.wait_ready([name])
@@ -54,6 +61,13 @@ def a_peer() -> httpx.HTTPTransport:
     """A transport whose connections come from a loopback address of their own."""
     octets = (random.randrange(1, 255) for _ in range(3))
     return httpx.HTTPTransport(local_address="127." + ".".join(map(str, octets)))
+
+
+def a_group(owner: User, *members: User) -> str:
+    body = {"kind": "group", "title": "t", "member_ids": [m.id for m in members]}
+    created = owner.post("/conversations", body)
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
 
 
 def statuses(responses: list[httpx.Response]) -> list[int]:
@@ -133,3 +147,163 @@ def test_behind_the_trusted_proxy_the_right_most_untrusted_hop_is_the_client(tig
             for _ in range(30)
         ]
     assert 429 in statuses(answers), statuses(answers)
+
+
+# --- item 15: no existence oracle for conversations --------------------------------------------
+
+
+def _routes(conv: str, me: str, other: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    base = f"/conversations/{conv}"
+    return [
+        ("GET", base, None),
+        ("POST", f"{base}/members", {"member_ids": [me]}),
+        ("DELETE", f"{base}/members/{me}", None),
+        ("DELETE", f"{base}/members/{other}", None),
+        ("GET", f"{base}/messages", None),
+        ("POST", f"{base}/messages", {"body": "hi", "client_msg_id": uuid.uuid4().hex}),
+        ("PATCH", f"{base}/messages/1", {"body": "edited"}),
+        ("DELETE", f"{base}/messages/1", None),
+        ("POST", f"{base}/read", {"seq": 1}),
+    ]
+
+
+def _answer(user: User, method: str, path: str, body: Any, conv: str) -> tuple[int, str]:
+    r = user.http.request(method, path, json=body)
+    return r.status_code, r.text.replace(conv, "<id>")
+
+
+def test_a_non_member_cannot_tell_an_existing_conversation_from_an_absent_one(
+    register: Register,
+) -> None:
+    alice, bob, mallory = register(), register(), register()
+    conv = a_group(alice, bob)
+    assert alice.post(
+        f"/conversations/{conv}/messages", {"body": "x", "client_msg_id": uuid.uuid4().hex}
+    ).is_success
+    absent = uuid.uuid4().hex
+    for (method, path, body), (_, absent_path, absent_body) in zip(
+        _routes(conv, mallory.id, bob.id), _routes(absent, mallory.id, bob.id), strict=True
+    ):
+        existing = _answer(mallory, method, path, body, conv)
+        missing = _answer(mallory, method, absent_path, absent_body, absent)
+        assert existing == missing, (method, path)
+        assert existing[0] == 404, (method, path, existing)
+    # Nothing the attempts did reached the conversation.
+    members = alice.get(f"/conversations/{conv}").json()["member_ids"]
+    assert sorted(members) == sorted([alice.id, bob.id])
+
+
+def test_websocket_frames_answer_a_non_member_as_for_an_absent_conversation(
+    fleet: Fleet, register: Register
+) -> None:
+    alice, mallory = register(), register()
+    conv = a_group(alice, register())
+    absent = uuid.uuid4().hex
+    frames = [
+        {"type": "read", "conversation_id": "<id>", "seq": 1},
+        {"type": "typing", "conversation_id": "<id>"},
+        {"type": "view", "conversation_id": "<id>"},
+    ]
+    with connect(f"{fleet.ws}?token={mallory.access_token}", open_timeout=10) as ws:
+        for template in frames:
+            answers = []
+            for target in (conv, absent):
+                ws.send(json.dumps({**template, "conversation_id": target}))
+                error = next_frame(ws, {"error"})
+                answers.append(json.dumps(error, sort_keys=True).replace(target, "<id>"))
+            assert answers[0] == answers[1], template
+            assert '"not_found"' in answers[0]
+
+
+# --- item 17: integers out of range are 422, never 500 -----------------------------------------
+
+TOO_BIG = [2**31, 2**63, 1467638696730381254656]
+
+
+def test_out_of_range_integers_are_refused_with_422_in_bodies_paths_and_queries(
+    register: Register,
+) -> None:
+    alice = register()
+    conv = a_group(alice, register())
+    for number in TOO_BIG:
+        answers = [
+            alice.post(f"/conversations/{conv}/read", {"seq": number}),
+            alice.http.patch(f"/conversations/{conv}/messages/{number}", json={"body": "x"}),
+            alice.http.delete(f"/conversations/{conv}/messages/{number}"),
+            alice.get(f"/conversations/{conv}/messages", params={"before": number}),
+            alice.get(f"/conversations/{conv}/messages", params={"after": number}),
+            alice.get("/conversations", params={"limit": number}),
+        ]
+        for r in answers:
+            assert r.status_code == 422, (r.request.url, r.status_code, r.text)
+            assert r.json()["error"]["code"] == "invalid"
+    # The largest accepted value works, and the marker stays a valid number.
+    assert alice.post(f"/conversations/{conv}/read", {"seq": 2**31 - 1}).status_code == 200
+    assert alice.get(f"/conversations/{conv}").status_code == 200
+
+
+def test_an_out_of_range_seq_in_a_websocket_frame_is_an_invalid_frame(
+    fleet: Fleet, register: Register
+) -> None:
+    alice = register()
+    conv = a_group(alice, register())
+    with connect(f"{fleet.ws}?token={alice.access_token}", open_timeout=10) as ws:
+        for number in TOO_BIG:
+            ws.send(json.dumps({"type": "read", "conversation_id": conv, "seq": number}))
+            assert next_frame(ws, {"error"})["code"] == "invalid"
+        ws.send(json.dumps({"type": "ping", "id": "still-up"}))
+        assert next_frame(ws, {"pong"})["id"] == "still-up"
+
+
+# --- item 14: the admin surface is not public; security headers; no introspection in production
+
+
+def test_metrics_and_readiness_details_are_on_the_admin_port_only(fleet: Fleet) -> None:
+    public = httpx.get(f"{fleet.api}/metrics", timeout=10)
+    assert public.status_code == 404
+    ready = httpx.get(f"{fleet.api}/health/ready", timeout=10)
+    assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+    assert httpx.get(f"{fleet.api}/health/live", timeout=10).status_code == 200
+    admin = fleet.admin_url("gateway")
+    assert admin != fleet.api
+    assert "parley_" in httpx.get(f"{admin}/metrics", timeout=10).text
+    detailed = httpx.get(f"{admin}/health/ready", timeout=10).json()
+    assert detailed["service"] == "gateway" and detailed["checks"]
+    # The admin listener serves nothing of the API.
+    assert httpx.get(f"{admin}/api/v1/users/me", timeout=10).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/v1/users/me", "/health/live", "/openapi.json", "/nope"])
+def test_every_answer_carries_the_security_headers(fleet: Fleet, path: str) -> None:
+    r = httpx.get(f"{fleet.api}{path}", timeout=10)
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["x-frame-options"] == "DENY"
+    assert r.headers["referrer-policy"] == "no-referrer"
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+    assert "strict-transport-security" not in r.headers  # not behind TLS here: off by default
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_docs_pages_may_load_only_from_the_gateway(fleet: Fleet, path: str) -> None:
+    r = httpx.get(f"{fleet.api}{path}", timeout=10)
+    assert r.status_code == 200
+    csp = r.headers["content-security-policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "http" not in csp and "*" not in csp
+    assert "https://" not in r.text  # the pages name no CDN
+
+
+def test_a_production_gateway_refuses_introspection_and_sends_hsts(
+    tight: str, register: Register
+) -> None:
+    user = register()
+    headers = {"Authorization": f"Bearer {user.access_token}", "X-Forwarded-For": an_address()}
+    r = httpx.post(
+        f"{tight}/graphql",
+        json={"query": "{ __schema { types { name } } }"},
+        headers=headers,
+        timeout=10,
+    )
+    assert r.json()["data"] is None
+    assert "introspection" in r.json()["errors"][0]["message"].lower()
+    assert r.headers["strict-transport-security"].startswith("max-age=")

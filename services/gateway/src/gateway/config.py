@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -15,6 +17,13 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     port: int = 8080
+    admin_port: int | None = Field(default=8105, ge=1, le=65535)
+    """The admin listener (/health/* with details, /metrics): never published, scraped inside."""
+    environment: Literal["development", "production"] = "development"
+    graphql_introspection: bool | None = None
+    """GraphQL introspection; unset: on in development, off in production."""
+    hsts: bool = False
+    """Send Strict-Transport-Security (only when clients reach the gateway over TLS)."""
 
     token_audience: str = "parley"  # noqa: S105 - a name, not a secret
     token_issuer: str = "parley-auth"  # noqa: S105 - a name, not a secret
@@ -45,6 +54,13 @@ class Settings(ServiceSettings):
 
     response_cache: bool = True
     """Cache GET responses per viewer (off: every GET goes to the owning service)."""
+
+    @property
+    def introspection(self) -> bool:
+        """Whether GraphQL answers introspection queries."""
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return self.environment == "development"
 
     @field_validator("trusted_proxies")
     @classmethod

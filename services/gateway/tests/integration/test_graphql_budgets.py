@@ -44,7 +44,7 @@ async def test_aliased_mutations_spend_one_request_each(gateway: Gateway) -> Non
 async def test_a_spent_budget_refuses_graphql_with_429_and_retry_after(gateway: Gateway) -> None:
     token = gateway.mint.token(uid())
     marks = " ".join(f'm{i}: markRead(conversationId: "c", seq: {i}) {{ seq }}' for i in range(15))
-    statuses = [(await post(gateway, f"mutation {{ {marks} }}", token)) for _ in range(6)]
+    statuses = [(await post(gateway, f"mutation {{ {marks} }}", token)) for _ in range(12)]
     refused = [r for r in statuses if r.status_code == 429]
     assert refused, [r.status_code for r in statuses]
     assert int(refused[0].headers["Retry-After"]) >= 1

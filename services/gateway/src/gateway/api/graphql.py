@@ -23,7 +23,15 @@ import msgspec
 import strawberry
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    print_ast,
+)
 from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, QueryDepthLimiter
 
 from gateway.api.errors import gateway_error_response as rest_error_response
@@ -48,9 +56,17 @@ LIST_FIELDS: Final = frozenset({"conversations", "messages", "notifications"})
 
 
 def build_schema(
-    *, max_depth: int = MAX_DEPTH, max_cost: int = MAX_COST, max_aliases: int = MAX_ALIASES
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_cost: int = MAX_COST,
+    max_aliases: int = MAX_ALIASES,
+    introspection: bool = True,
 ) -> strawberry.Schema:
-    """The schema with its depth, alias and cost limits."""
+    """The schema with its depth, alias and cost limits; without ``introspection`` (production)
+    a query for ``__schema`` or ``__type`` is refused during validation."""
+    rules: list[type[ASTValidationRule]] = [cost_limit_rule(max_cost, list_fields=LIST_FIELDS)]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -58,7 +74,7 @@ def build_schema(
         extensions=[
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            lambda: AddValidationRules([cost_limit_rule(max_cost, list_fields=LIST_FIELDS)]),
+            lambda: AddValidationRules(rules),
         ],
     )
 
@@ -112,7 +128,7 @@ class GraphQLEndpoint:
 
     def __init__(self, deps: GatewayDeps, schema: strawberry.Schema | None = None) -> None:
         self.deps = deps
-        self.schema = schema or build_schema()
+        self.schema = schema or build_schema(introspection=deps.settings.introspection)
         self.cache: Cache[CachedResult] = Cache(
             deps.runtime.redis,
             deps.keyspace,

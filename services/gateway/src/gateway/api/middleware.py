@@ -12,6 +12,7 @@ For every HTTP request:
 * The client's address: the peer, or behind a trusted proxy the right-most untrusted
   ``X-Forwarded-For`` hop (:mod:`gateway.domain.proxies`); it is what per-address limits count.
 * One access-log line per request: method, path, status, latency, request id, client address.
+* Security headers on every response (:mod:`gateway.api.security_headers`).
 * Headers that route code leaves in ``scope["gateway.headers"]`` (rate-limit headers) are added
   to the response, whatever its shape.
 """
@@ -28,6 +29,7 @@ import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import new_message_id
+from gateway.api.security_headers import API_CSP, DOC_PATHS, common_headers, docs_csp
 from gateway.domain import errors
 from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import RequestContext, new_traceparent, reset_context, use_context
@@ -38,6 +40,7 @@ log = logging.getLogger("gateway.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 HEADERS_KEY: Final = "gateway.headers"
+API_CSP_BYTES: Final = API_CSP.encode()
 
 
 def request_id_from(value: str | None) -> str:
@@ -74,8 +77,10 @@ class RequestTracking:
         *,
         max_body_bytes: int,
         trusted_proxies: TrustedProxies | None = None,
+        hsts: bool = False,
     ) -> None:
         self.app = app
+        self.security = common_headers(hsts=hsts)
         self.max_body_bytes = max_body_bytes
         self.proxies = trusted_proxies or TrustedProxies()
 
@@ -97,9 +102,11 @@ class RequestTracking:
         started = time.perf_counter()
         status = 500
         sent_start = False
+        docs_page = scope["path"] in DOC_PATHS
+        held: Message | None = None
 
         async def send_tracked(message: Message) -> None:
-            nonlocal status, sent_start
+            nonlocal status, sent_start, held
             if message["type"] == "http.response.start":
                 sent_start = True
                 status = message["status"]
@@ -107,7 +114,20 @@ class RequestTracking:
                 raw.append((b"x-request-id", ctx.request_id.encode()))
                 raw.append((b"traceparent", (ctx.traceparent or "").encode()))
                 raw.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
+                raw.extend(self.security)
                 message = {**message, "headers": raw}
+                if docs_page:  # its CSP names the page's inline scripts: wait for the body
+                    held = message
+                    return
+                raw.append((b"content-security-policy", API_CSP_BYTES))
+            elif held is not None:  # a docs page's body: one small chunk
+                csp = docs_csp(scope["path"], message.get("body", b""))
+                start = {
+                    **held,
+                    "headers": [*held["headers"], (b"content-security-policy", csp.encode())],
+                }
+                held = None
+                await send(start)
             await send(message)
 
         token = use_context(ctx)
