@@ -67,3 +67,11 @@ def test_the_middleware_takes_the_peer_from_the_scope() -> None:
     headers = {"x-forwarded-for": "6.6.6.6"}
     assert client_address(scope, headers, TrustedProxies()) == "127.0.0.1"
     assert client_address(scope, headers, TrustedProxies("127.0.0.1")) == "6.6.6.6"
+
+
+def test_a_flood_of_distinct_hops_keeps_the_remembered_answers_bounded() -> None:
+    proxies = TrustedProxies("10.0.0.0/8")
+    for n in range(10_000):
+        assert proxies.client("10.0.0.1", f"198.51.{n // 256 % 256}.{n % 256}, 10.0.0.9")
+    assert len(proxies._known) <= 4096
+    assert proxies.trusts("10.1.2.3") and not proxies.trusts("198.51.100.1")

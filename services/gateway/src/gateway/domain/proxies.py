@@ -16,6 +16,7 @@ from typing import Final
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_ADDRESS: Final = 64
 """The longest address kept (a rate-limit subject and a log field)."""
+_CACHE_SIZE: Final = 4096
 
 
 class ProxyConfigError(ValueError):
@@ -29,6 +30,10 @@ class TrustedProxies:
         entries = [e.strip() for e in spec.split(",") if e.strip()]
         self.trust_all = "*" in entries
         self.networks: tuple[_Network, ...] = tuple(_network(e) for e in entries if e != "*")
+        # Parsing an address costs microseconds on every request behind a proxy; the proxy's own
+        # address and the busy clients repeat, so answers are remembered (bounded: cleared when
+        # full, as a flood of distinct addresses must not grow it).
+        self._known: dict[str, bool] = {}
 
     def __bool__(self) -> bool:
         return self.trust_all or bool(self.networks)
@@ -37,11 +42,18 @@ class TrustedProxies:
         """Whether ``host`` is one of the trusted proxies (a name or a bad address is not)."""
         if self.trust_all:
             return True
-        try:
-            address = ipaddress.ip_address(host)
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
+        known = self._known.get(host)
+        if known is None:
+            try:
+                address = ipaddress.ip_address(host)
+            except ValueError:
+                known = False
+            else:
+                known = any(address in network for network in self.networks)
+            if len(self._known) >= _CACHE_SIZE:
+                self._known.clear()
+            self._known[host] = known
+        return known
 
     def client(self, peer: str | None, forwarded_for: str | None) -> str | None:
         """The client's address: the peer, or behind a trusted one the right-most untrusted hop.
