@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -134,6 +135,27 @@ def test_a_spoofed_forwarded_for_from_an_untrusted_peer_does_not_escape_the_addr
         )
     # Every request named another client, yet all counted against the one peer.
     assert 429 in statuses(answers), statuses(answers)
+
+
+def test_by_default_a_forwarded_for_even_from_loopback_is_not_the_client(fleet: Fleet) -> None:
+    # uvicorn's own proxy-header handling believes 127.0.0.1 by default: it must be off.
+    request_id = f"xff-{uuid.uuid4().hex}"
+    spoofed = an_address()
+    headers = {"X-Forwarded-For": spoofed, "X-Request-ID": request_id}
+    assert httpx.get(f"{fleet.api}/api/v1/users/me", headers=headers, timeout=10).status_code == 401
+
+    def logged() -> str:
+        return next(
+            (line for line in fleet.log_tail("gateway", 500).splitlines() if request_id in line),
+            "",
+        )
+
+    deadline = time.monotonic() + 10
+    while not logged() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    line = logged()
+    assert '"client": "127.0.0.1"' in line, line
+    assert spoofed not in line
 
 
 def test_behind_the_trusted_proxy_each_client_has_its_own_budget(tight: str) -> None:

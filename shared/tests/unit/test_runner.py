@@ -63,3 +63,8 @@ async def test_websocket_compression_is_negotiated_only_when_turned_on(compressi
         server.should_exit = True
         await task
         sock.close()
+
+
+def test_uvicorn_never_takes_the_client_address_from_forwarded_headers() -> None:
+    # Its default believes X-Forwarded-For from 127.0.0.1; the services decide for themselves.
+    assert uvicorn_config(_echo, ServiceSettings()).proxy_headers is False

@@ -93,6 +93,7 @@ def admin_config(runtime: ServiceRuntime) -> uvicorn.Config:
         log_config=None,
         lifespan="off",
         access_log=False,
+        proxy_headers=False,
         timeout_keep_alive=runtime.settings.http_keep_alive,
         timeout_graceful_shutdown=5,
     )
@@ -108,6 +109,10 @@ def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
         timeout_keep_alive=settings.http_keep_alive,
         timeout_graceful_shutdown=10,
         ws_per_message_deflate=settings.ws_compression,
+        # uvicorn would otherwise replace the peer with the X-Forwarded-For of any request from
+        # 127.0.0.1 (its forwarded_allow_ips default), a local spoof the service never agreed to.
+        # Which proxies to believe is each service's setting (the gateway's TRUSTED_PROXIES).
+        proxy_headers=False,
     )
 
 
