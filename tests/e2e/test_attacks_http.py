@@ -291,7 +291,7 @@ def test_metrics_and_readiness_details_are_on_the_admin_port_only(fleet: Fleet) 
     public = httpx.get(f"{fleet.api}/metrics", timeout=10)
     assert public.status_code == 404
     ready = httpx.get(f"{fleet.api}/health/ready", timeout=10)
-    assert ready.status_code == 200 and ready.json() == {"status": "ok"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ok", "service": "gateway"}
     assert httpx.get(f"{fleet.api}/health/live", timeout=10).status_code == 200
     admin = fleet.admin_url("gateway")
     assert admin != fleet.api

@@ -23,8 +23,8 @@ async def test_a_not_ready_service_answers_503_publicly_without_details() -> Non
     runtime = ServiceRuntime("gw", ServiceSettings(), owns_database=False)  # never started
     public = Starlette(routes=public_health_routes(runtime))
     ready = await get(public, "/health/ready")
-    assert (ready.status_code, ready.json()) == (503, {"status": "unavailable"})
-    assert (await get(public, "/health/live")).json() == {"status": "ok"}
+    assert (ready.status_code, ready.json()) == (503, {"status": "unavailable", "service": "gw"})
+    assert (await get(public, "/health/live")).json() == {"status": "ok", "service": "gw"}
     assert (await get(public, "/metrics")).status_code == 404
     detailed = await get(admin_app(runtime), "/health/ready")
     assert detailed.status_code == 503 and detailed.json()["checks"]["redis"]["ok"] is False

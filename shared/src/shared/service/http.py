@@ -46,16 +46,15 @@ def admin_routes(runtime: ServiceRuntime) -> list[Route]:
 
 
 def public_health_routes(runtime: ServiceRuntime) -> list[Route]:
-    """``/health/live`` and a bare ``/health/ready`` (status only: which dependency is down, and
-    why, is for the admin port) for a service whose port is public, e.g. to a load balancer."""
+    """``/health/live`` and a bare ``/health/ready`` (status and service only: which dependency is
+    down, and why, is for the admin port) for a service whose port is public (load balancers)."""
 
     async def live(_: Request) -> Response:
-        return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "ok", "service": runtime.name})
 
     async def ready(_: Request) -> Response:
         ok = all(c.ok for c in await runtime.readiness())
-        return JSONResponse(
-            {"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503
-        )
+        body = {"status": "ok" if ok else "unavailable", "service": runtime.name}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return [Route("/health/live", live), Route("/health/ready", ready)]
