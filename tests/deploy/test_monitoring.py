@@ -82,13 +82,23 @@ def test_parley_metrics_used_by_alerts_and_dashboard_are_defined_in_the_code() -
 
 
 def test_every_service_is_scraped_on_the_port_compose_gives_it() -> None:
+    # ...and the gateway's admin port is exposed on the internal network, never published.
+    gateway = _load(ROOT / "compose.yaml")["services"]["gateway"]
+    admin = gateway["environment"]["GATEWAY_ADMIN_PORT"]
+    assert not any(str(p).endswith(f":{admin}") for p in gateway.get("ports", []))
     config = _load(PROMETHEUS / "prometheus.yml")
     compose = _load(ROOT / "compose.yaml")["services"]
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     for service in SERVICES:
         (sd,) = jobs[f"parley-{service}"]["dns_sd_configs"]
         assert sd["names"] == [service]
-        assert str(sd["port"]) == compose[service]["environment"][f"{service.upper()}_PORT"]
+        env = compose[service]["environment"]
+        # The gateway's metrics are on its admin listener; the others' port is their admin port.
+        admin = env.get(f"{service.upper()}_ADMIN_PORT", env[f"{service.upper()}_PORT"])
+        assert str(sd["port"]) == admin
+        assert str(admin) in [str(p) for p in compose[service].get("expose", [])] + [
+            str(p).rsplit(":", 1)[-1] for p in compose[service].get("ports", [])
+        ]
     redis_targets = jobs["redis"]["static_configs"][0]["targets"]
     assert redis_targets == [f"redis://redis-{n}:6379" for n in range(1, 7)]
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]

@@ -30,7 +30,7 @@ Register = Callable[[], Any]
 
 STRICT = "gateway-strict"
 STRICT_ENV = {
-    "GATEWAY_TRUST_FORWARDED_FOR": "true",
+    "GATEWAY_TRUSTED_PROXIES": "127.0.0.1",
     "GATEWAY_WS_HANDSHAKE_RATE": "1",
     "GATEWAY_WS_HANDSHAKE_BURST": "3",
     "GATEWAY_WS_MAX_RESUMING": "5",

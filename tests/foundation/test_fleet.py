@@ -45,6 +45,7 @@ def test_up_starts_cluster_and_fleet_and_ctrl_c_leaves_no_process(tmp_path: Path
     env = dict(os.environ)
     env.update({f"PARLEY_{s.upper()}_PORT": str(p) for s, p in ports.items()})
     env["PARLEY_CLUSTER_PORTS"] = cluster_ports
+    env["PARLEY_GATEWAY_ADMIN_PORT"] = str(_free_port())
     for s in SERVICES[:-1]:
         env[f"{s.upper()}_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path}/{s}.db"
     proc = subprocess.Popen(

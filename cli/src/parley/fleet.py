@@ -113,6 +113,8 @@ class ServiceProcess:
     port: int
     log: Path
     popen: subprocess.Popen[bytes]
+    admin_port: int | None = None
+    """The gateway's admin listener (health details, metrics); others serve those on ``port``."""
 
 
 class Fleet:
@@ -153,6 +155,11 @@ class Fleet:
         """The HTTP base URL of one process."""
         return f"http://{self.host}:{self.processes[name].port}"
 
+    def admin_url(self, name: str = "gateway") -> str:
+        """The admin base URL of one process (``/health/*``, ``/metrics``)."""
+        process = self.processes[name]
+        return f"http://{self.host}:{process.admin_port or process.port}"
+
     @property
     def api(self) -> str:
         """The public gateway's base URL."""
@@ -183,6 +190,10 @@ class Fleet:
             raise FleetError(f"a process named {name!r} is already running")
         port = free_port(self.host)
         extra = {**self._extra_env.get(service, {}), **(env or {})}
+        admin_port = None
+        if service == "gateway":  # its admin listener, never on the default port of another
+            admin_port = free_port(self.host)
+            extra = {"GATEWAY_ADMIN_PORT": str(admin_port), **extra}
         full_env = service_env(
             service,
             port=port,
@@ -203,7 +214,7 @@ class Fleet:
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        process = ServiceProcess(name, service, port, log, popen)
+        process = ServiceProcess(name, service, port, log, popen, admin_port)
         self.processes[name] = process
         return process
 

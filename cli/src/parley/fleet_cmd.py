@@ -54,9 +54,19 @@ def _service_env(spec: ServiceSpec, redis_url: str, host: str) -> dict[str, str]
     env.setdefault("PARLEY_HOME", str(state_dir().parent))
     env[f"{spec.env_prefix}PORT"] = str(spec.port())
     env[f"{spec.env_prefix}HOST"] = host
+    if spec.name == "gateway":  # its admin listener (health details, metrics)
+        env["GATEWAY_ADMIN_PORT"] = str(_gateway_admin_port())
     env.setdefault(f"{spec.env_prefix}REDIS_URL", redis_url)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def _gateway_admin_port() -> int:
+    value = os.environ.get("PARLEY_GATEWAY_ADMIN_PORT", "8105")
+    try:
+        return int(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"PARLEY_GATEWAY_ADMIN_PORT={value!r}") from e
 
 
 def _await_ready(host: str, timeout: float, done: threading.Event) -> None:
@@ -84,6 +94,8 @@ def _await_ready(host: str, timeout: float, done: threading.Event) -> None:
     for s in FLEET:
         role = "public API" if s.name == "gateway" else "admin"
         lines.append(f"  {s.name:<13} http://{host}:{s.port()}  ({role})")
+        if s.name == "gateway":
+            lines.append(f"  {'gateway':<13} http://{host}:{_gateway_admin_port()}  (admin)")
     lines.append("  Ctrl-C stops everything.")
     print("\n".join(lines), flush=True)
 

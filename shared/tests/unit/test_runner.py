@@ -87,3 +87,8 @@ async def test_a_websocket_message_over_ws_max_size_closes_the_connection_with_1
             with pytest.raises(ConnectionClosed):
                 await ws.recv()
         assert ws.close_code == 1009
+
+
+def test_uvicorn_never_takes_the_client_address_from_forwarded_headers() -> None:
+    # Its default believes X-Forwarded-For from 127.0.0.1; the services decide for themselves.
+    assert uvicorn_config(_echo, ServiceSettings()).proxy_headers is False

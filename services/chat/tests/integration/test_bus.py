@@ -70,7 +70,8 @@ async def test_commands_get_typed_replies_and_stable_error_codes(
         timeout=5,
     )
     assert not refused.ok and refused.error is not None
-    assert refused.error.code is ErrorCode.FORBIDDEN
+    # A stranger's write is refused as if the conversation did not exist: no existence oracle.
+    assert refused.error.code is ErrorCode.NOT_FOUND
     hidden = await caller.request(
         wire.GetHistory(user_id=stranger, conversation_id=conv), timeout=5
     )

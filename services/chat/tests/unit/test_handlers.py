@@ -97,17 +97,29 @@ async def test_message_changes_are_published_by_the_store_and_appended_under_one
     assert all(a is not None and a.envelope.id == i for _, i, a in changes)
 
 
-async def test_reads_by_non_members_are_not_found_and_writes_forbidden(store: Store) -> None:
+async def test_non_members_get_the_not_found_of_an_absent_conversation_for_reads_and_writes(
+    store: Store,
+) -> None:
     convs, msgs, reading, typing = handlers(store)
     conv = await new_group(convs, "a", "b")
     with pytest.raises(NotFoundError):
         await msgs.history(wire.GetHistory(user_id="z", conversation_id=conv))
-    with pytest.raises(ForbiddenError):
+    with pytest.raises(NotFoundError, match=f"^no conversation {conv}$"):
         await msgs.post(
             wire.PostMessage(sender_id="z", conversation_id=conv, client_msg_id="c", body="x")
         )
-    with pytest.raises(ForbiddenError):
+    with pytest.raises(NotFoundError, match=r"^no conversation missing$"):
+        await msgs.post(
+            wire.PostMessage(sender_id="z", conversation_id="missing", client_msg_id="c", body="x")
+        )
+    with pytest.raises(NotFoundError):
         await reading.mark_read(wire.MarkRead(user_id="z", conversation_id=conv, seq=1))
+    with pytest.raises(NotFoundError):
+        await convs.add_members(
+            wire.AddMembers(user_id="z", conversation_id=conv, member_ids=["z"])
+        )
+    with pytest.raises(NotFoundError):
+        await convs.leave(wire.LeaveConversation(user_id="z", conversation_id=conv))
     with pytest.raises(NotFoundError):
         await typing.who(wire.GetTyping(user_id="z", conversation_id=conv))
     with pytest.raises(NotFoundError):

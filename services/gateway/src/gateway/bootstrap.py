@@ -3,7 +3,8 @@
 ``build(runtime)`` returns the public ASGI app: the REST API under ``/api/v1`` (OpenAPI at
 ``/openapi.json``; Swagger UI at ``/docs`` and ReDoc at ``/redoc``, their scripts and styles served
 from ``/docs/static`` rather than a CDN, so the pages work where the gateway has no way out), the
-admin routes (``/health/*``, ``/metrics``), the WebSocket side (``install_realtime``) and GraphQL
+public health routes (``/health/live``, a bare ``/health/ready``; the detailed one and
+``/metrics`` are on the admin port), the WebSocket side (``install_realtime``) and GraphQL
 (``install_graphql``).
 Everything connects in the app's lifespan, never at import time.
 """
@@ -24,6 +25,7 @@ from gateway.api.graphql import install_graphql
 from gateway.api.middleware import RequestTracking
 from gateway.api.ws import install_realtime
 from gateway.config import Settings
+from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import Backend
 from gateway.handlers.deps import GatewayDeps
 from gateway.handlers.invalidation import invalidation_handlers
@@ -36,7 +38,7 @@ from shared.bus import ConsumerSettings, Publisher, Requester
 from shared.keys import KeySpace
 from shared.pubsub import PubSub
 from shared.ratelimit import RateLimitPolicy
-from shared.service.http import admin_app
+from shared.service.http import public_health_routes
 from shared.service.runtime import ServiceRuntime
 from shared.transit import load_transit
 
@@ -157,11 +159,12 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     app.add_middleware(
         RequestTracking,
         max_body_bytes=settings.max_body_bytes,
-        trust_forwarded_for=settings.trust_forwarded_for,
+        trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        hsts=settings.hsts,
     )
-    admin = admin_app(runtime)
-    for route in admin.routes:
-        app.router.routes.append(route)
+    # Public: liveness and a bare readiness for load balancers; the details and /metrics are on
+    # the admin listener (GATEWAY_ADMIN_PORT, served by the runner), which is never published.
+    app.router.routes.extend(public_health_routes(runtime))
     install_realtime(app, deps)  # /ws (gateway.api.ws); wraps the lifespan for its own start/stop
     install_graphql(app, deps)  # /graphql (gateway.api.graphql)
     return app

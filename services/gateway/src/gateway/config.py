@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
+from gateway.domain.proxies import TrustedProxies
 from shared.service.settings import ServiceSettings
 
 
@@ -16,7 +17,13 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
 
     port: int = 8080
+    admin_port: int | None = Field(default=8105, ge=1, le=65535)
+    """The admin listener (/health/* with details, /metrics): never published, scraped inside."""
     environment: Literal["development", "production"] = "development"
+    graphql_introspection: bool | None = None
+    """GraphQL introspection; unset: on in development, off in production."""
+    hsts: bool = False
+    """Send Strict-Transport-Security (only when clients reach the gateway over TLS)."""
     transit_keys: SecretStr | None = None
     """``id:<base64url 32 bytes>,...``, the same as auth's ``AUTH_TRANSIT_KEYS``: passwords and
     tokens cross Redis sealed under them. Required in production; development shares a
@@ -44,8 +51,23 @@ class Settings(ServiceSettings):
     auth_rate: int = Field(default=10, ge=1)
     """Register/login/refresh attempts per minute per client address."""
     auth_burst: int = Field(default=20, ge=1)
-    trust_forwarded_for: bool = False
-    """Take the client address from X-Forwarded-For (only behind a trusted proxy)."""
+    trusted_proxies: str = ""
+    """Proxies (addresses, CIDRs, comma-separated; ``*`` all) whose X-Forwarded-For is believed:
+    the client is then the right-most hop that is not one of them. Default: none, the peer is the
+    client."""
 
     response_cache: bool = True
     """Cache GET responses per viewer (off: every GET goes to the owning service)."""
+
+    @property
+    def introspection(self) -> bool:
+        """Whether GraphQL answers introspection queries."""
+        if self.graphql_introspection is not None:
+            return self.graphql_introspection
+        return self.environment == "development"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        TrustedProxies(value)  # raises ProxyConfigError (a ValueError) naming the bad entry
+        return value

@@ -38,8 +38,8 @@ OPTIONS = RealtimeOptions(
 @pytest.fixture(scope="module")
 async def gateways(redis_url: str) -> AsyncIterator[tuple[Gateway, Gateway]]:
     async with (
-        running_gateway(redis_url, OPTIONS, trust_forwarded_for=True) as one,
-        running_gateway(redis_url, OPTIONS, trust_forwarded_for=True) as two,
+        running_gateway(redis_url, OPTIONS, trusted_proxies="127.0.0.1") as one,
+        running_gateway(redis_url, OPTIONS, trusted_proxies="127.0.0.1") as two,
     ):
         yield one, two
 

@@ -229,7 +229,7 @@ async def running_gateway(
 ) -> AsyncIterator[Gateway]:
     """A gateway on a free port with fake services; torn down on exit.
 
-    ``overrides`` are gateway :class:`Settings` fields (e.g. ``trust_forwarded_for=True``).
+    ``overrides`` are gateway :class:`Settings` fields (e.g. ``trusted_proxies="127.0.0.1"``).
     """
     settings = Settings(redis_url=redis_url, instance=uid("gw"), command_timeout=3.0, **overrides)
     runtime = ServiceRuntime("gateway", settings, owns_database=False)

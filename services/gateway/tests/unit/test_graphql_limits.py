@@ -33,3 +33,43 @@ def test_equivalent_documents_share_one_cache_key() -> None:
 def test_a_mutation_is_not_a_cacheable_query() -> None:
     op = parse_operation('mutation { markRead(conversationId: "c", seq: 1) { seq } }', None)
     assert op is not None and not op.is_query
+
+
+def charge(query: str, name: str | None = None) -> int:
+    op = parse_operation(query, name)
+    assert op is not None
+    return op.charge
+
+
+def test_a_cheap_query_is_charged_as_one_request() -> None:
+    assert charge("{ me { id displayName } }") == 1
+
+
+def test_a_query_is_charged_by_its_cost() -> None:
+    # conversations(limit: 100) { id title }: 1 + 100 * 2 = 201, three requests' worth.
+    assert charge("{ conversations(limit: 100) { id title } }") == 3
+
+
+def test_each_aliased_mutation_is_charged() -> None:
+    marks = " ".join(f'm{i}: markRead(conversationId: "c", seq: {i}) {{ seq }}' for i in range(7))
+    assert charge(f"mutation {{ {marks} }}") == 7
+
+
+def test_mutations_spread_from_fragments_are_charged_too() -> None:
+    doc = (
+        "mutation M { ...F } "
+        'fragment F on Mutation { a: markRead(conversationId: "c", seq: 1) { seq } '
+        'b: markRead(conversationId: "c", seq: 2) { seq } }'
+    )
+    assert charge(doc, "M") == 2
+
+
+def test_only_the_chosen_operation_is_charged() -> None:
+    doc = (
+        "query Cheap { me { id } } "
+        'mutation Many { a: markRead(conversationId: "c", seq: 1) { seq } '
+        'b: markRead(conversationId: "c", seq: 2) { seq } '
+        'c: markRead(conversationId: "c", seq: 3) { seq } }'
+    )
+    assert charge(doc, "Cheap") == 1
+    assert charge(doc, "Many") == 3

@@ -16,6 +16,12 @@ ADMIN_PATHS = ("/health/live", "/health/ready", "/metrics")
 def admin_app(runtime: ServiceRuntime) -> Starlette:
     """``/health/live`` (process up), ``/health/ready`` (dependencies up), ``/metrics``."""
 
+    return Starlette(routes=admin_routes(runtime))
+
+
+def admin_routes(runtime: ServiceRuntime) -> list[Route]:
+    """The routes of :func:`admin_app`."""
+
     async def live(_: Request) -> Response:
         return JSONResponse({"status": "ok", "service": runtime.name})
 
@@ -32,10 +38,23 @@ def admin_app(runtime: ServiceRuntime) -> Starlette:
     async def metrics(_: Request) -> Response:
         return PlainTextResponse(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(
-        routes=[
-            Route("/health/live", live),
-            Route("/health/ready", ready),
-            Route("/metrics", metrics),
-        ]
-    )
+    return [
+        Route("/health/live", live),
+        Route("/health/ready", ready),
+        Route("/metrics", metrics),
+    ]
+
+
+def public_health_routes(runtime: ServiceRuntime) -> list[Route]:
+    """``/health/live`` and a bare ``/health/ready`` (status and service only: which dependency is
+    down, and why, is for the admin port) for a service whose port is public (load balancers)."""
+
+    async def live(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "service": runtime.name})
+
+    async def ready(_: Request) -> Response:
+        ok = all(c.ok for c in await runtime.readiness())
+        body = {"status": "ok" if ok else "unavailable", "service": runtime.name}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    return [Route("/health/live", live), Route("/health/ready", ready)]

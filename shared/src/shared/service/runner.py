@@ -7,11 +7,12 @@ one clear line on stderr and exit code 2, not a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import uvicorn
 
 from shared.bus.context import MessageContextFilter
 from shared.service.errors import ServiceError, StartupError
+from shared.service.http import admin_app
 from shared.service.logging import configure_logging
 from shared.service.runtime import ServiceRuntime
 from shared.service.settings import ServiceSettings, load_settings
@@ -50,21 +52,59 @@ Preflight = Callable[[ServiceRuntime], Awaitable[None]]
 async def _serve(
     runtime: ServiceRuntime, build: AppFactory, preflight: Preflight | None = None
 ) -> None:
-    sock = bind_socket(runtime.settings.host, runtime.settings.port)
+    settings = runtime.settings
+    sock = bind_socket(settings.host, settings.port)
+    admin_sock = None
+    if settings.admin_port is not None:
+        try:
+            admin_sock = bind_socket(settings.admin_host or settings.host, settings.admin_port)
+        except StartupError:
+            sock.close()
+            raise
     await runtime.start()
+    admin_task: asyncio.Task[None] | None = None
+    admin: _AdminServer | None = None
     try:
         if preflight is not None:
             await preflight(runtime)
         app = build(runtime)
         freeze_startup_objects()
-        server = uvicorn.Server(uvicorn_config(app, runtime.settings))
-        log.info(
-            "%s ready on http://%s:%d", runtime.name, runtime.settings.host, runtime.settings.port
-        )
+        server = uvicorn.Server(uvicorn_config(app, settings))
+        if admin_sock is not None:
+            admin = _AdminServer(admin_config(runtime))
+            admin_task = asyncio.create_task(admin.serve(sockets=[admin_sock]))
+            log.info("%s admin on http://%s:%d", runtime.name, *admin_sock.getsockname()[:2])
+        log.info("%s ready on http://%s:%d", runtime.name, settings.host, settings.port)
         await server.serve(sockets=[sock])
     finally:
+        if admin is not None and admin_task is not None:
+            admin.should_exit = True
+            await admin_task
         await runtime.stop()
         sock.close()
+        if admin_sock is not None:
+            admin_sock.close()
+
+
+class _AdminServer(uvicorn.Server):
+    """The admin listener: it leaves the signals to the public server, which stops it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def admin_config(runtime: ServiceRuntime) -> uvicorn.Config:
+    """The admin listener's server: health and metrics only, no lifespan of its own."""
+    return uvicorn.Config(
+        admin_app(runtime),
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+        proxy_headers=False,
+        timeout_keep_alive=runtime.settings.http_keep_alive,
+        timeout_graceful_shutdown=5,
+    )
 
 
 def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
@@ -78,6 +118,10 @@ def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:
         timeout_graceful_shutdown=10,
         ws_per_message_deflate=settings.ws_compression,
         ws_max_size=settings.ws_max_size,
+        # uvicorn would otherwise replace the peer with the X-Forwarded-For of any request from
+        # 127.0.0.1 (its forwarded_allow_ips default), a local spoof the service never agreed to.
+        # Which proxies to believe is each service's setting (the gateway's TRUSTED_PROXIES).
+        proxy_headers=False,
     )
 
 

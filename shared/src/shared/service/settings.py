@@ -30,6 +30,10 @@ class ServiceSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8100, ge=1, le=65535)
+    # A second listener for /health/* and /metrics, for a service whose own port is public (the
+    # gateway): the admin port stays on the internal network. Unset: no second listener.
+    admin_port: int | None = Field(default=None, ge=1, le=65535)
+    admin_host: str | None = None  # unset: ``host``
     # Seconds an idle HTTP keep-alive connection stays open. Longer than the idle timeout of the
     # load balancers in front (60 s for AWS ALB and for nginx's upstream keepalive_timeout), so
     # the service is never the side that closes a connection the balancer is about to reuse: a

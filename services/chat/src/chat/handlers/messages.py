@@ -19,7 +19,6 @@ from chat.handlers import shapes
 from chat.handlers.conversations import (
     check_text,
     member_view,
-    member_write,
     refuse_direct_block,
 )
 from chat.store.protocols import (
@@ -53,7 +52,7 @@ class Messages:
     async def post(self, cmd: wire.PostMessage) -> wire.PostResult:
         """Store with the next sequence number, or return the original of a retried post."""
         check_text(cmd.body, field="body")
-        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.sender_id)
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.sender_id)
         await refuse_direct_block(self._blocks, conv, cmd.sender_id)
         mentions = rules.check_mentions(conv, list(cmd.mentions))
         draft = Draft(
@@ -78,7 +77,7 @@ class Messages:
     async def edit(self, cmd: wire.EditMessage) -> wire.ChatMessage:
         """Change the body of one's own message (keeps the edit time)."""
         check_text(cmd.body, field="body")
-        await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         changed = rules.edit(current, editor_id=cmd.user_id, body=cmd.body, at=self._clock())
         herald = _Herald(
@@ -95,7 +94,7 @@ class Messages:
 
     async def delete(self, cmd: wire.DeleteMessage) -> wire.ChatMessage:
         """Turn a message into a tombstone (its sender, or a group's owner or admin)."""
-        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._found(cmd.conversation_id, cmd.seq)
         tombstone = rules.delete(current, conv=conv, actor_id=cmd.user_id)
         if tombstone is not current:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chat.domain import reading as rules
-from chat.handlers.conversations import member_write
+from chat.handlers.conversations import member_view
 from chat.store.protocols import ConversationStore, EventSink, ReadStore
 from contracts import chat as wire
 
@@ -20,7 +20,7 @@ class Reading:
 
     async def mark_read(self, cmd: wire.MarkRead) -> wire.ReadMarker:
         """Move the caller's marker forward to ``seq`` (capped at the last message)."""
-        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         current = await self._reading.marker(conv.id, cmd.user_id)
         last = await self._conversations.last_seq(conv.id)
         move = rules.advance(current=current, requested=cmd.seq, last_seq=last)

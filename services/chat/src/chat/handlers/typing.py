@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 from chat.domain.errors import RateLimitedError
-from chat.handlers.conversations import member_view, member_write, refuse_direct_block
+from chat.handlers.conversations import member_view, refuse_direct_block
 from chat.store.protocols import BlockStore, ConversationStore, EventSink, Throttle, TypingStore
 from contracts import chat as wire
 
@@ -37,7 +37,7 @@ class Typing:
 
     async def set_typing(self, cmd: wire.SetTyping) -> None:
         """Record a frame of a member (rate-limited per user) and publish a change."""
-        conv, _ = await member_write(self._conversations, cmd.conversation_id, cmd.user_id)
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
         if cmd.typing:  # a blocked user's typing does not reach the blocker either
             await refuse_direct_block(self._blocks, conv, cmd.user_id)
         wait = await self._throttle.admit(cmd.user_id)

@@ -23,10 +23,19 @@ import msgspec
 import strawberry
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse, print_ast
+from graphql import (
+    ASTValidationRule,
+    GraphQLError,
+    NoSchemaIntrospectionCustomRule,
+    OperationDefinitionNode,
+    OperationType,
+    parse,
+    print_ast,
+)
 from strawberry.extensions import AddValidationRules, MaxAliasesLimiter, QueryDepthLimiter
 
-from gateway.api.graphql_limits import cost_limit_rule
+from gateway.api.errors import gateway_error_response as rest_error_response
+from gateway.api.graphql_limits import cost_limit_rule, request_charge
 from gateway.api.graphql_schema import GraphContext, Mutation, Query
 from gateway.domain import errors
 from gateway.domain.errors import GatewayError
@@ -47,9 +56,17 @@ LIST_FIELDS: Final = frozenset({"conversations", "messages", "notifications"})
 
 
 def build_schema(
-    *, max_depth: int = MAX_DEPTH, max_cost: int = MAX_COST, max_aliases: int = MAX_ALIASES
+    *,
+    max_depth: int = MAX_DEPTH,
+    max_cost: int = MAX_COST,
+    max_aliases: int = MAX_ALIASES,
+    introspection: bool = True,
 ) -> strawberry.Schema:
-    """The schema with its depth, alias and cost limits."""
+    """The schema with its depth, alias and cost limits; without ``introspection`` (production)
+    a query for ``__schema`` or ``__type`` is refused during validation."""
+    rules: list[type[ASTValidationRule]] = [cost_limit_rule(max_cost, list_fields=LIST_FIELDS)]
+    if not introspection:
+        rules.append(NoSchemaIntrospectionCustomRule)
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -57,7 +74,7 @@ def build_schema(
         extensions=[
             lambda: QueryDepthLimiter(max_depth=max_depth),
             lambda: MaxAliasesLimiter(max_alias_count=max_aliases),
-            lambda: AddValidationRules([cost_limit_rule(max_cost, list_fields=LIST_FIELDS)]),
+            lambda: AddValidationRules(rules),
         ],
     )
 
@@ -77,10 +94,11 @@ class _Uncacheable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Operation:
-    """A parsed request: its normalized text and whether it only reads."""
+    """A parsed request: its normalized text, whether it only reads, and its rate-limit charge."""
 
     normalized: str
     is_query: bool
+    charge: int = 1
 
 
 def parse_operation(query: str, operation_name: str | None) -> Operation | None:
@@ -94,7 +112,8 @@ def parse_operation(query: str, operation_name: str | None) -> Operation | None:
         o for o in ops if operation_name is None or (o.name and o.name.value == operation_name)
     ]
     is_query = bool(chosen) and all(o.operation == OperationType.QUERY for o in chosen[:1])
-    return Operation(print_ast(document), is_query)
+    charge = request_charge(document, operation_name, list_fields=LIST_FIELDS)
+    return Operation(print_ast(document), is_query, charge)
 
 
 def cache_key(viewer: str, op: Operation, variables: dict[str, Any], name: str | None) -> str:
@@ -109,7 +128,7 @@ class GraphQLEndpoint:
 
     def __init__(self, deps: GatewayDeps, schema: strawberry.Schema | None = None) -> None:
         self.deps = deps
-        self.schema = schema or build_schema()
+        self.schema = schema or build_schema(introspection=deps.settings.introspection)
         self.cache: Cache[CachedResult] = Cache(
             deps.runtime.redis,
             deps.keyspace,
@@ -121,19 +140,25 @@ class GraphQLEndpoint:
 
     async def handle(self, request: Request) -> Response:
         """One POST /graphql."""
-        try:
-            viewer = await self._viewer(request)
-            query, variables, name = await _body(request)
-        except GatewayError as e:
-            return _error(e.code, e.message, status=e.status)
-        op = parse_operation(query, name)
         ctx = current_context() or RequestContext.new()
+        try:
+            viewer = await self._viewer(request, ctx)
+            query, variables, name = await _body(request)
+            op = parse_operation(query, name)
+            # Charged like REST, by the operation's cost, before anything runs or is cached.
+            limit_headers = await self.deps.limits.check(
+                user_id=viewer.user_id,
+                address=ctx.client_address,
+                cost=op.charge if op is not None else 1,
+            )
+        except GatewayError as e:
+            return gateway_error_response(e)
         context = GraphContext(viewer=viewer, backend=self.deps.backend, request=ctx)
         if op is None or not op.is_query:
             body = await self._execute(query, variables, name, context)
             if context.invalidate:
                 await self.deps.responses.invalidate(context.invalidate)
-            return _json(body, cache="bypass")
+            return _json(body, cache="bypass", headers=limit_headers)
         missed = False
 
         async def load() -> CachedResult:
@@ -146,9 +171,9 @@ class GraphQLEndpoint:
         try:
             cached = await self.cache.get_or_load(key, load, tags=context.tags)
         except _Uncacheable as e:
-            return _json(e.body, cache="miss")
+            return _json(e.body, cache="miss", headers=limit_headers)
         assert cached is not None
-        return _json(cached.body, cache="miss" if missed else "hit")
+        return _json(cached.body, cache="miss" if missed else "hit", headers=limit_headers)
 
     async def _execute(
         self,
@@ -170,12 +195,17 @@ class GraphQLEndpoint:
             raise _Uncacheable(body)
         return body
 
-    async def _viewer(self, request: Request) -> AccessClaims:
+    async def _viewer(self, request: Request, ctx: RequestContext) -> AccessClaims:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise GatewayError(errors.UNAUTHENTICATED, "a bearer access token is required")
-        return await self.deps.tokens.verify(token.strip())
+        try:
+            if scheme.lower() != "bearer" or not token.strip():
+                raise GatewayError(errors.UNAUTHENTICATED, "a bearer access token is required")
+            return await self.deps.tokens.verify(token.strip())
+        except GatewayError:
+            # Refused requests still count against the address, as on REST: no free guessing.
+            await self.deps.limits.check(user_id=None, address=ctx.client_address)
+            raise
 
 
 async def _body(request: Request) -> tuple[str, dict[str, Any], str | None]:
@@ -194,13 +224,24 @@ async def _body(request: Request) -> tuple[str, dict[str, Any], str | None]:
     return data["query"], variables, name
 
 
-def _json(body: bytes, *, cache: str) -> Response:
-    return Response(body, media_type="application/json", headers={"X-Cache": cache})
+def _json(body: bytes, *, cache: str, headers: dict[str, str]) -> Response:
+    return Response(body, media_type="application/json", headers={**headers, "X-Cache": cache})
 
 
-def _error(code: str, message: str, *, status: int) -> Response:
-    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(msgspec.json.encode(body), status_code=status, media_type="application/json")
+def gateway_error_response(exc: GatewayError) -> Response:
+    """A GraphQL-shaped error answer (with the REST statuses and headers, e.g. ``Retry-After``)."""
+    rest = rest_error_response(exc)
+    body = {"data": None, "errors": [{"message": exc.message, "extensions": {"code": exc.code}}]}
+    headers = {k: v for k, v in rest.headers.items() if k.lower() not in _BODY_HEADERS}
+    return Response(
+        msgspec.json.encode(body),
+        status_code=rest.status_code,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+_BODY_HEADERS: Final = frozenset({"content-length", "content-type"})
 
 
 def install_graphql(app: FastAPI, deps: GatewayDeps) -> GraphQLEndpoint:

@@ -9,7 +9,10 @@ For every HTTP request:
   else started; it travels in every command's envelope and is echoed on the response.
 * The body is bounded: a ``Content-Length`` above the limit is answered 413 at once, and a body
   that streams past the limit is cut off with 413 too.
+* The client's address: the peer, or behind a trusted proxy the right-most untrusted
+  ``X-Forwarded-For`` hop (:mod:`gateway.domain.proxies`); it is what per-address limits count.
 * One access-log line per request: method, path, status, latency, request id, client address.
+* Security headers on every response (:mod:`gateway.api.security_headers`).
 * Headers that route code leaves in ``scope["gateway.headers"]`` (rate-limit headers) are added
   to the response, whatever its shape.
 """
@@ -26,7 +29,9 @@ import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import new_message_id
+from gateway.api.security_headers import API_CSP, DOC_PATHS, common_headers, docs_csp
 from gateway.domain import errors
+from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import RequestContext, new_traceparent, reset_context, use_context
 from shared.service.logging import correlation_id
 
@@ -35,6 +40,7 @@ log = logging.getLogger("gateway.access")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 HEADERS_KEY: Final = "gateway.headers"
+API_CSP_BYTES: Final = API_CSP.encode()
 
 
 def request_id_from(value: str | None) -> str:
@@ -52,12 +58,10 @@ def traceparent_from(value: str | None) -> str:
     return f"00-{match.group(1)}-{secrets.token_hex(8)}-{match.group(3)}"
 
 
-def client_address(scope: Scope, headers: dict[str, str], *, trust_forwarded: bool) -> str | None:
-    """The client's address: the first X-Forwarded-For hop behind a trusted proxy, else the peer."""
-    if trust_forwarded and (forwarded := headers.get("x-forwarded-for")):
-        return forwarded.split(",")[0].strip()[:64] or None
+def client_address(scope: Scope, headers: dict[str, str], proxies: TrustedProxies) -> str | None:
+    """The client's address: the peer, or what a trusted proxy's X-Forwarded-For names."""
     client = scope.get("client")
-    return str(client[0])[:64] if client else None
+    return proxies.client(str(client[0]) if client else None, headers.get("x-forwarded-for"))
 
 
 class _BodyTooLargeError(Exception):
@@ -68,11 +72,17 @@ class RequestTracking:
     """The middleware (see the module docstring)."""
 
     def __init__(
-        self, app: ASGIApp, *, max_body_bytes: int, trust_forwarded_for: bool = False
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        trusted_proxies: TrustedProxies | None = None,
+        hsts: bool = False,
     ) -> None:
         self.app = app
+        self.security = common_headers(hsts=hsts)
         self.max_body_bytes = max_body_bytes
-        self.trust_forwarded_for = trust_forwarded_for
+        self.proxies = trusted_proxies or TrustedProxies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,7 +93,7 @@ class RequestTracking:
             request_id=request_id_from(headers.get("x-request-id")),
             traceparent=traceparent_from(headers.get("traceparent")),
             tracestate=(headers.get("tracestate") or None) and headers["tracestate"][:512],
-            client_address=client_address(scope, headers, trust_forwarded=self.trust_forwarded_for),
+            client_address=client_address(scope, headers, self.proxies),
             user_agent=headers.get("user-agent"),
         )
         scope["gateway.context"] = ctx
@@ -92,9 +102,11 @@ class RequestTracking:
         started = time.perf_counter()
         status = 500
         sent_start = False
+        docs_page = scope["path"] in DOC_PATHS
+        held: Message | None = None
 
         async def send_tracked(message: Message) -> None:
-            nonlocal status, sent_start
+            nonlocal status, sent_start, held
             if message["type"] == "http.response.start":
                 sent_start = True
                 status = message["status"]
@@ -102,7 +114,20 @@ class RequestTracking:
                 raw.append((b"x-request-id", ctx.request_id.encode()))
                 raw.append((b"traceparent", (ctx.traceparent or "").encode()))
                 raw.extend((k.lower().encode(), v.encode()) for k, v in extra.items())
+                raw.extend(self.security)
                 message = {**message, "headers": raw}
+                if docs_page:  # its CSP names the page's inline scripts: wait for the body
+                    held = message
+                    return
+                raw.append((b"content-security-policy", API_CSP_BYTES))
+            elif held is not None:  # a docs page's body: one small chunk
+                csp = docs_csp(scope["path"], message.get("body", b""))
+                start = {
+                    **held,
+                    "headers": [*held["headers"], (b"content-security-policy", csp.encode())],
+                }
+                held = None
+                await send(start)
             await send(message)
 
         token = use_context(ctx)

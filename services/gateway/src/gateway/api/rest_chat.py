@@ -30,13 +30,47 @@ from gateway.api import shapes
 from gateway.api.rest_common import Deps, Me, cached_get, json_response, no_content
 from gateway.api.schemas import ConversationCreate, MembersAdd, MessageEdit, MessagePost, ReadBody
 from gateway.domain import errors
+from gateway.domain.bounds import MAX_SEQ
 from gateway.domain.errors import GatewayError
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 IdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
-SeqPath = Annotated[int, Path(ge=0)]
+SeqPath = Annotated[int, Path(ge=0, le=MAX_SEQ)]
+SeqQuery = Annotated[int | None, Query(ge=0, le=MAX_SEQ)]
 Cursor = Annotated[str | None, Query(max_length=256)]
 Limit = Annotated[int, Query(ge=1, le=100)]
+
+_CONV_OPS = "_api_v1_conversations__conversation_id_"
+_BY_ID = {"conversation_id": "$response.body#/id"}
+_BY_MESSAGE = {
+    "conversation_id": "$response.body#/conversation_id",
+    "seq": "$response.body#/seq",
+}
+# OpenAPI links: what a created conversation or message leads to (clients, and schemathesis's
+# stateful phase, follow them). The operation ids are FastAPI's generated ones.
+CONVERSATION_LINKS = {
+    name: {"operationId": f"{op}{_CONV_OPS}{tail}", "parameters": _BY_ID}
+    for name, op, tail in (
+        ("GetConversation", "get_conversation", "_get"),
+        ("AddMembers", "add_members", "_members_post"),
+        ("History", "history", "_messages_get"),
+        ("PostMessage", "post_message", "_messages_post"),
+        ("MarkRead", "mark_read", "_read_post"),
+    )
+}
+MESSAGE_LINKS = {
+    name: {"operationId": f"{op}{_CONV_OPS}{tail}", "parameters": params}
+    for name, op, tail, params in (
+        ("EditMessage", "edit_message", "_messages__seq__patch", _BY_MESSAGE),
+        ("DeleteMessage", "delete_message", "_messages__seq__delete", _BY_MESSAGE),
+        (
+            "MarkRead",
+            "mark_read",
+            "_read_post",
+            {"conversation_id": _BY_MESSAGE["conversation_id"]},
+        ),
+    )
+}
 
 
 @router.get("")
@@ -56,7 +90,9 @@ async def list_conversations(
     return await cached_get(request, deps, me, "conversations", load)
 
 
-@router.post("", status_code=201)
+@router.post(
+    "", status_code=201, responses={201: {"description": "Created", "links": CONVERSATION_LINKS}}
+)
 async def create_conversation(body: ConversationCreate, me: Me, deps: Deps) -> Response:
     """Create a conversation with ``member_ids`` (the others; the caller is added)."""
     command = CreateConversation(
@@ -118,8 +154,8 @@ async def history(
     request: Request,
     me: Me,
     deps: Deps,
-    before: Annotated[int | None, Query(ge=0)] = None,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    before: SeqQuery = None,
+    after: SeqQuery = None,
     limit: Limit = 50,
 ) -> Response:
     """Messages in ascending ``seq``: ``after=N`` the first ``limit`` above N, ``before=N`` the
@@ -147,7 +183,11 @@ async def history(
     return await cached_get(request, deps, me, "messages", load)
 
 
-@router.post("/{conversation_id}/messages", status_code=201)
+@router.post(
+    "/{conversation_id}/messages",
+    status_code=201,
+    responses={201: {"description": "Posted", "links": MESSAGE_LINKS}},
+)
 async def post_message(conversation_id: IdPath, body: MessagePost, me: Me, deps: Deps) -> Response:
     """Post a message: 201, or 200 with the original when ``client_msg_id`` was seen before."""
     command = PostMessage(

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from contracts.text import CONTROL_MESSAGE, forbidden_control
+from gateway.domain.bounds import MAX_SEQ
 
 
 def _printable(value: str) -> str:
@@ -120,7 +121,7 @@ class MessageEdit(_Body):
 class ReadBody(_Body):
     """``POST /conversations/{id}/read``."""
 
-    seq: Annotated[int, Field(ge=0)]
+    seq: Annotated[int, Field(ge=0, le=MAX_SEQ)]
 
 
 class NotificationsReadBody(_Body):

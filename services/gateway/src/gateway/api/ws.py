@@ -23,6 +23,7 @@ from gateway.api.middleware import client_address
 from gateway.domain import close_codes, errors
 from gateway.domain.errors import GatewayError
 from gateway.domain.frames import AuthFrame, FrameError, error_frame, parse_client_frame
+from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.deps import GatewayDeps
 from gateway.handlers.realtime import Close, Connection, Identity
 from gateway.handlers.realtime_frames import encode
@@ -56,6 +57,7 @@ class Realtime:
     connections: ConnectionRegistry
     publisher: Publisher
     limits: SocketLimits
+    proxies: TrustedProxies
 
     async def aclose(self) -> None:
         """Close every socket (1001), unsubscribe, flush connection facts."""
@@ -79,6 +81,7 @@ def install_realtime(
         connections=ConnectionRegistry(),
         publisher=publisher,
         limits=socket_limits(deps, options),
+        proxies=TrustedProxies(deps.settings.trusted_proxies),
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
     app.state.realtime = rt
@@ -120,11 +123,7 @@ async def serve(websocket: WebSocket, rt: Realtime) -> None:
     """One connection from accept to close: within the address's handshake budget, then
     authenticated, then within the user's connection cap."""
     await websocket.accept()
-    address = client_address(
-        websocket.scope,
-        dict(websocket.headers),
-        trust_forwarded=rt.deps.settings.trust_forwarded_for,
-    )
+    address = client_address(websocket.scope, dict(websocket.headers), rt.proxies)
     retry_after = await rt.limits.handshake(address)
     if retry_after is not None:
         limited = GatewayError(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gateway.domain.bounds import MAX_SEQ
 from gateway.domain.errors import INVALID, GatewayError
 
 MAX_FRAME_BYTES: Final = 64 * 1024
@@ -21,7 +22,6 @@ MAX_RESUME_CONVERSATIONS: Final = 1000
 """Conversations one ``resume`` may name."""
 MAX_TOKEN_CHARS: Final = 8192
 _ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
-_MAX_SEQ: Final = 2**53  # JSON numbers beyond this are not exact in every client
 
 MALFORMED: Final = "malformed_frame"
 UNKNOWN_TYPE: Final = "unknown_frame_type"
@@ -113,7 +113,7 @@ def _id(data: dict[str, Any], name: str, *, required: bool = True) -> str | None
 
 def _seq(value: Any, name: str) -> int:
     # bool is an int in Python; a JSON true is not a sequence number.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= _MAX_SEQ:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEQ:
         raise FrameError(INVALID, f"'{name}' must be a non-negative integer")
     return value
 

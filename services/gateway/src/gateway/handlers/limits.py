@@ -1,8 +1,10 @@
 """API rate limits per user and per client address (GCRA via :mod:`shared.ratelimit`).
 
 Every API request is counted against its client address; an authenticated one also against its
-user. Registration, login and refresh count against a stricter per-address budget, since they are
-what credential stuffing targets. The answer carries the ``RateLimit-*`` headers of the tightest
+user. A REST request costs 1; a GraphQL request costs what its query is worth
+(:func:`gateway.api.graphql_limits.request_charge`), so both APIs spend the same budgets.
+Registration, login and refresh count against a stricter per-address budget, since they are what
+credential stuffing targets. The answer carries the ``RateLimit-*`` headers of the tightest
 budget; a refusal raises ``GatewayError("rate_limited")`` with ``retry_after``.
 
 Limits fail open: when Redis cannot answer, the request goes on (counted in the log) rather than
@@ -54,9 +56,14 @@ class ApiLimits:
         self.auth = RateLimiter(client, keyspace, "api-auth", policies.auth)
 
     async def check(
-        self, *, user_id: str | None, address: str | None, auth: bool = False
+        self, *, user_id: str | None, address: str | None, auth: bool = False, cost: int = 1
     ) -> dict[str, str]:
-        """Count one request; the headers of the tightest budget, or :class:`RateLimitedError`."""
+        """Count a request worth ``cost`` requests; the headers of the tightest budget, or
+        :class:`RateLimitedError`.
+
+        A cost above a budget's burst is charged as the whole burst (a request priced beyond
+        what a full quota holds would otherwise be refused forever): it waits for a full quota.
+        """
         checks: list[tuple[RateLimiter, str]] = []
         if address:
             checks.append((self.auth if auth else self.address, address))
@@ -64,7 +71,11 @@ class ApiLimits:
             checks.append((self.user, user_id))
         # Checked together (one round trip of latency, not two); each budget counts the request.
         outcomes = await asyncio.gather(
-            *(limiter.check(subject) for limiter, subject in checks), return_exceptions=True
+            *(
+                limiter.check(subject, cost=min(cost, limiter.policy.limit))
+                for limiter, subject in checks
+            ),
+            return_exceptions=True,
         )
         results: list[RateLimitResult] = []
         for (limiter, _), outcome in zip(checks, outcomes, strict=True):
