@@ -1,0 +1,26 @@
+// The bundle is committed (services/gateway/src/gateway/static/web) and checked to be current, so
+// a build must give the same bytes for the same sources and lock: fixed file names, no hashes that
+// depend on anything but content, no timestamps, no source maps with absolute paths.
+import { defineConfig } from "vite";
+import preact from "@preact/preset-vite";
+
+export default defineConfig({
+  plugins: [preact()],
+  base: "/",
+  build: {
+    // `npm run build -- --outDir <dir>` builds elsewhere (the freshness check compares the two).
+    outDir: "../services/gateway/src/gateway/static/web",
+    emptyOutDir: true,
+    assetsDir: "assets",
+    sourcemap: false,
+    modulePreload: false,
+    reportCompressedSize: false,
+    rollupOptions: {
+      output: {
+        entryFileNames: "assets/app.js",
+        chunkFileNames: "assets/[name].js",
+        assetFileNames: "assets/[name][extname]",
+      },
+    },
+  },
+});
