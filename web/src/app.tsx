@@ -119,8 +119,8 @@ function Sidebar() {
       <header class="bar">
         <strong>{me}</strong>
         <LinkBadge />
-        <span class="badge-wrap" aria-label={`${s.notifications} unread notifications`} title="Notifications">
-          🔔<span class="badge" data-testid="notifications">{s.notifications}</span>
+        <span class="badge-wrap" title="Unread notifications">
+          Alerts <span class="badge" data-testid="notifications">{s.notifications}</span>
         </span>
         <button type="button" onClick={() => void s.signOut()}>
           Sign out

@@ -135,7 +135,7 @@ export class Store {
       const page = await this.api.call<Page<Profile>>("GET", `/users?ids=${chunk.join(",")}`);
       for (const p of page.items) this.profiles.set(p.user_id ?? p.id, p);
     }
-    const presence = missing.filter((id) => id !== this.me);
+    const presence = [...new Set(ids)].filter((id) => id !== this.me && !this.presence.has(id));
     if (presence.length) {
       const r = await this.api.call<{ items: { user_id: string; status: string }[] }>(
         "GET",
