@@ -7,6 +7,13 @@ import preact from "@preact/preset-vite";
 export default defineConfig({
   plugins: [preact()],
   base: "/",
+  // `npm run dev`: the API and the socket of a gateway started by `make up`.
+  server: {
+    proxy: {
+      "/api": "http://127.0.0.1:8080",
+      "/ws": { target: "ws://127.0.0.1:8080", ws: true },
+    },
+  },
   build: {
     // `npm run build -- --outDir <dir>` builds elsewhere (the freshness check compares the two).
     outDir: "../services/gateway/src/gateway/static/web",

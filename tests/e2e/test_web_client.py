@@ -283,6 +283,30 @@ def test_the_main_screens_have_no_serious_accessibility_violations_and_fit_a_pho
     expect(page.locator(f"button[data-conversation='{conversation}']")).to_be_visible()
 
 
+def test_settings_list_sessions_and_save_do_not_disturb_hours_and_a_webhook(
+    open_page: Callable[..., Any], register: Callable[[], User]
+) -> None:
+    axe = axe_script()
+    alice = register()
+    page = open_page()
+    sign_in(page, alice)
+    page.get_by_role("button", name=re.compile("^Settings and notifications")).click()
+    expect(page.get_by_label("Sessions").locator("li")).to_have_count(2)  # the API's and ours
+    expect(page.get_by_label("Sessions")).to_contain_text("(this one)")
+    page.get_by_label("Notify me about").select_option("mentions")
+    page.get_by_label("From").fill("22:00")
+    page.get_by_label("Until").fill("07:30")
+    page.get_by_label("Webhook URL").fill("https://hooks.example.org/parley")
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_text("Saved.")).to_be_visible()
+    assert_accessible(page, axe, "settings")
+    shot(page, "settings")
+    prefs = alice.get("/notifications/preferences").json()
+    assert prefs["level"] == "mentions"
+    assert (prefs["dnd_start"], prefs["dnd_end"]) == ("22:00", "07:30")
+    assert prefs["webhook_url"] == "https://hooks.example.org/parley"
+
+
 def axe_script() -> Path:
     """axe-core from web/node_modules (``npm ci`` there once when it is missing)."""
     if not AXE.exists():

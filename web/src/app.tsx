@@ -1,5 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Conversation, Message, Profile } from "./api";
+import { Settings } from "./settings";
 import { Store, type Pending } from "./store";
 
 export const store = new Store();
@@ -17,10 +18,16 @@ export function App() {
   }, []);
   if (!s.api.signedIn) return <SignIn />;
   return (
-    <div class={`shell ${s.selected ? "has-selection" : ""}`}>
+    <div class={`shell ${s.selected || s.showSettings ? "has-selection" : ""}`}>
       <Sidebar />
-      <main class="pane" aria-label="Conversation">
-        {s.selected ? <ConversationView id={s.selected} key={s.selected} /> : <p class="empty">Pick a conversation or start one.</p>}
+      <main class="pane" aria-label={s.showSettings ? "Settings" : "Conversation"}>
+        {s.showSettings ? (
+          <Settings s={s} onClose={() => ((s.showSettings = false), s.changed())} />
+        ) : s.selected ? (
+          <ConversationView id={s.selected} key={s.selected} />
+        ) : (
+          <p class="empty">Pick a conversation or start one.</p>
+        )}
       </main>
     </div>
   );
@@ -119,9 +126,14 @@ function Sidebar() {
       <header class="bar">
         <strong>{me}</strong>
         <LinkBadge />
-        <span class="badge-wrap" title="Unread notifications">
-          Alerts <span class="badge" data-testid="notifications">{s.notifications}</span>
-        </span>
+        <button
+          type="button"
+          aria-pressed={s.showSettings}
+          aria-label={`Settings and notifications, ${s.notifications} unread`}
+          onClick={() => ((s.showSettings = !s.showSettings), s.changed())}
+        >
+          Settings <span class="badge" data-testid="notifications">{s.notifications}</span>
+        </button>
         <button type="button" onClick={() => void s.signOut()}>
           Sign out
         </button>

@@ -41,6 +41,7 @@ export class Store {
   /** conversation -> user -> until when "typing" shows. */
   typing = new Map<string, Map<string, number>>();
   selected: string | null = null;
+  showSettings = false;
   link: LinkState = "offline";
   notifications = 0;
   error: string | null = null;
@@ -113,6 +114,7 @@ export class Store {
     this.reads.clear();
     this.typing.clear();
     this.selected = null;
+    this.showSettings = false;
     this.notifications = 0;
   }
 
@@ -179,6 +181,7 @@ export class Store {
 
   async select(id: string | null): Promise<void> {
     this.selected = id;
+    this.showSettings = false;
     this.rt.send({ type: "view", conversation_id: id });
     this.changed();
     if (id === null) return;
