@@ -38,6 +38,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 PHONE = {"width": 390, "height": 780}
+# Events cross five processes on a shared, busy machine: wait as long as a page action does.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
@@ -290,7 +292,7 @@ def test_settings_list_sessions_and_save_do_not_disturb_hours_and_a_webhook(
     alice = register()
     page = open_page()
     sign_in(page, alice)
-    page.get_by_role("button", name=re.compile("^Settings and notifications")).click()
+    page.get_by_role("button", name=re.compile("^Settings")).click()
     expect(page.get_by_label("Sessions").locator("li")).to_have_count(2)  # the API's and ours
     expect(page.get_by_label("Sessions")).to_contain_text("(this one)")
     page.get_by_label("Notify me about").select_option("mentions")

@@ -25,7 +25,8 @@ interface Preferences {
 export function Settings({ s, onClose }: { s: Store; onClose: () => void }) {
   const [notes, setNotes] = useState<Notification[]>([]);
   const [sessions, setSessions] = useState<Session[]>([]);
-  const [prefs, setPrefs] = useState<Preferences>({});
+  // null until loaded: the form shows only then, so nothing typed is overwritten by the load.
+  const [prefs, setPrefs] = useState<Preferences | null>(null);
   const [saved, setSaved] = useState("");
   async function load() {
     await s.attempt(async () => {
@@ -40,6 +41,7 @@ export function Settings({ s, onClose }: { s: Store; onClose: () => void }) {
   async function save(e: Event) {
     e.preventDefault();
     setSaved("");
+    if (!prefs) return;
     const dnd = prefs.dnd_start && prefs.dnd_end;
     const body = {
       level: prefs.level ?? "all",
@@ -81,6 +83,9 @@ export function Settings({ s, onClose }: { s: Store; onClose: () => void }) {
         ))}
       </ul>
       <h3>Preferences</h3>
+      {prefs === null ? (
+        <p>Loading preferences…</p>
+      ) : (
       <form onSubmit={save} aria-label="Notification preferences">
         <label>
           Notify me about
@@ -111,6 +116,7 @@ export function Settings({ s, onClose }: { s: Store; onClose: () => void }) {
         </label>
         <button type="submit">Save preferences</button> <span role="status">{saved}</span>
       </form>
+      )}
       <h3>Sessions</h3>
       <ul class="sessions" aria-label="Sessions">
         {sessions.map((x) => (

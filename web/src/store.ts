@@ -121,7 +121,7 @@ export class Store {
   async loadConversations(): Promise<void> {
     const page = await this.api.call<Page<Conversation>>("GET", "/conversations?limit=100");
     for (const c of page.items) this.conversations.set(c.id, c);
-    await this.loadProfiles(page.items.flatMap((c) => c.member_ids));
+    await this.loadProfiles([...(this.me ? [this.me] : []), ...page.items.flatMap((c) => c.member_ids)]);
     this.changed();
   }
 
