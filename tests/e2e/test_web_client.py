@@ -137,6 +137,7 @@ def test_two_people_register_find_each_other_and_chat_in_real_time_seeing_typing
     expect(bob_item).to_be_visible()
     bob_item.click()
 
+    expect(alice_page.locator(".conversation-view .presence")).to_have_text("online")
     composer.press_sequentially("hello Bo", delay=30)
     expect(bob_page.locator(".typing")).to_have_text("Alice is typing…")
     composer.press_sequentially("b")

@@ -4,6 +4,7 @@ import { Settings } from "./settings";
 import { Store, type Pending } from "./store";
 
 export const store = new Store();
+const PRESENCE_EVERY_MS = 30_000;
 
 function useStore(): Store {
   const [, setVersion] = useState(0);
@@ -252,6 +253,12 @@ function ConversationView({ id }: { id: string }) {
     const el = log.current;
     if (el) el.scrollTop = el.scrollHeight;
   }, [lastSeq, thread.pending.length]);
+  useEffect(() => {
+    const members = () => s.conversations.get(id)?.member_ids ?? [];
+    void s.attempt(() => s.loadPresence(members()));
+    const timer = window.setInterval(() => void s.attempt(() => s.loadPresence(members())), PRESENCE_EVERY_MS);
+    return () => window.clearInterval(timer);
+  }, [id]);
   useEffect(() => {
     const visible = () => !document.hidden && s.markRead(id);
     document.addEventListener("visibilitychange", visible);

@@ -120,8 +120,20 @@ export class Store {
 
   async loadConversations(): Promise<void> {
     const page = await this.api.call<Page<Conversation>>("GET", "/conversations?limit=100");
-    for (const c of page.items) this.conversations.set(c.id, c);
+    for (const c of page.items) {
+      // A cached list may be older than what the socket brought: keep the newer of the two.
+      const known = this.conversations.get(c.id);
+      if (!known || c.last_seq >= known.last_seq) this.conversations.set(c.id, c);
+    }
     await this.loadProfiles([...(this.me ? [this.me] : []), ...page.items.flatMap((c) => c.member_ids)]);
+    this.changed();
+  }
+
+  async loadConversation(id: string): Promise<void> {
+    const c = await this.api.call<Conversation>("GET", `/conversations/${id}`);
+    const known = this.conversations.get(id);
+    this.conversations.set(id, known ? { ...c, unread_count: known.unread_count, last_seq: Math.max(known.last_seq, c.last_seq) } : c);
+    await this.loadProfiles(c.member_ids);
     this.changed();
   }
 
@@ -137,14 +149,20 @@ export class Store {
       const page = await this.api.call<Page<Profile>>("GET", `/users?ids=${chunk.join(",")}`);
       for (const p of page.items) this.profiles.set(p.user_id ?? p.id, p);
     }
-    const presence = [...new Set(ids)].filter((id) => id !== this.me && !this.presence.has(id));
-    if (presence.length) {
-      const r = await this.api.call<{ items: { user_id: string; status: string }[] }>(
-        "GET",
-        `/presence?ids=${presence.slice(0, 100).join(",")}`,
-      );
-      for (const p of r.items) this.presence.set(p.user_id, p.status);
-    }
+    await this.loadPresence([...new Set(ids)].filter((id) => !this.presence.has(id)));
+  }
+
+  /** Presence of these users now. `presence` frames reach only a user's contacts, so the open
+   * conversation's members are asked again from time to time (ConversationView). */
+  async loadPresence(ids: string[]): Promise<void> {
+    const wanted = ids.filter((id) => id !== this.me).slice(0, 100);
+    if (!wanted.length) return;
+    const r = await this.api.call<{ items: { user_id: string; status: string }[] }>(
+      "GET",
+      `/presence?ids=${wanted.join(",")}`,
+    );
+    for (const p of r.items) this.presence.set(p.user_id, p.status);
+    this.changed();
   }
 
   name(userId: string): string {
@@ -371,7 +389,7 @@ export class Store {
         break;
       case "message.posted":
         if (id) {
-          if (!this.conversations.has(id)) void this.attempt(() => this.loadConversations());
+          if (!this.conversations.has(id)) void this.attempt(() => this.loadConversation(id));
           this.onPosted(id, f.message as Message);
           void this.attempt(() => this.loadProfiles([(f.message as Message).sender_id]));
         }
@@ -416,13 +434,38 @@ export class Store {
         if (c) c.unread_count = f.unread_count as number;
         break;
       }
-      case "member.added":
-      case "member.removed":
+      // The frame itself is applied: a list reload right now may still get the gateway's cached
+      // answer (its cache is dropped by an event that can arrive after this frame).
       case "conversation.created":
-        void this.attempt(() => this.loadConversations());
-        if (f.type === "member.removed" && f.user_id === this.me && id) {
+        if (id && !this.conversations.has(id)) {
+          const members = f.member_ids as string[];
+          this.conversations.set(id, {
+            id,
+            kind: f.kind as Conversation["kind"],
+            title: (f.title as string | null) ?? null,
+            member_ids: members,
+            last_seq: 0,
+            unread_count: 0,
+            last_message: null,
+          });
+          void this.attempt(() => this.loadProfiles(members));
+        }
+        break;
+      case "member.added":
+        if (id && f.user_id === this.me) void this.attempt(() => this.loadConversation(id));
+        else if (id) {
+          const c = this.conversations.get(id);
+          if (c && !c.member_ids.includes(f.user_id as string)) c.member_ids = [...c.member_ids, f.user_id as string];
+          void this.attempt(() => this.loadProfiles([f.user_id as string]));
+        }
+        break;
+      case "member.removed":
+        if (id && f.user_id === this.me) {
           this.conversations.delete(id);
           if (this.selected === id) this.selected = null;
+        } else if (id) {
+          const c = this.conversations.get(id);
+          if (c) c.member_ids = c.member_ids.filter((m) => m !== f.user_id);
         }
         break;
       case "notification":
