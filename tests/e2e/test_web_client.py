@@ -167,6 +167,8 @@ def test_unread_badges_count_up_live_and_clear_when_the_conversation_is_read(
         post(bob, conversation, f"ping {n}")
         expect(item.locator(".badge.unread")).to_have_text(str(n))
     expect(item.locator(".preview")).to_contain_text("ping 3")
+    # The messages notified Alice (she was not viewing the conversation): the badge counts them.
+    expect(page.get_by_test_id("notifications")).not_to_have_text("0")
     shot(page, "conversation-list")
 
     item.click()
@@ -178,6 +180,36 @@ def test_unread_badges_count_up_live_and_clear_when_the_conversation_is_read(
         return any(c["id"] == conversation and c["unread_count"] == 0 for c in listed)
 
     eventually(read_on_the_server)
+
+
+def test_history_scrolls_back_and_edits_and_deletions_reach_the_other_side_live(
+    open_page: Callable[..., Any], register: Callable[[], User]
+) -> None:
+    alice, bob = register(), register()
+    conversation = conversation_with(bob, alice)
+    for n in range(1, 61):
+        post(bob, conversation, f"m{n}")
+    alice_page, bob_page = open_page(), open_page()
+    sign_in(alice_page, alice)
+    sign_in(bob_page, bob)
+    open_conversation(alice_page, conversation)
+    shown = alice_page.locator(".messages .message .body")
+    expect(shown).to_have_count(50)
+    expect(shown.first).to_have_text("m11")
+    alice_page.get_by_role("button", name="Load older messages").click()
+    expect(shown).to_have_count(60)
+    assert shown.all_inner_texts() == [f"m{n}" for n in range(1, 61)]
+    expect(alice_page.get_by_role("button", name="Load older messages")).to_have_count(0)
+
+    open_conversation(bob_page, conversation)
+    last = bob_page.locator(".message[data-seq='60']")
+    last.get_by_role("button", name="Edit").click()
+    bob_page.get_by_label("Edit message").fill("m60, edited")
+    bob_page.get_by_role("button", name="Save").click()
+    expect(alice_page.locator(".message[data-seq='60'] .body")).to_have_text("m60, edited")
+    expect(alice_page.locator(".message[data-seq='60'] .meta")).to_contain_text("edited")
+    bob_page.locator(".message[data-seq='59']").get_by_role("button", name="Delete").click()
+    expect(alice_page.locator(".message[data-seq='59'] .body")).to_have_text("Message deleted")
 
 
 def test_after_a_gateway_restart_the_client_reconnects_and_shows_every_message_once_in_order(
