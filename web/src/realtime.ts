@@ -106,7 +106,10 @@ export class Realtime {
         return;
       }
       if (event.code === 4002) {
-        this.api.refresh().then(
+        // The socket closes at the exp of the token it was opened with; the client has usually
+        // refreshed on its clock already, and then only reconnects.
+        const fresh = (this.api.tokens?.expires_at ?? 0) - Date.now() > 30_000;
+        (fresh ? Promise.resolve() : this.api.refresh()).then(
           () => void this.open(),
           () => this.later(),
         );
