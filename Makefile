@@ -8,7 +8,7 @@ export UV_PYTHON_PREFERENCE ?= only-system
 PY_PATHS := cli contracts shared services tests bench conftest.py
 
 .PHONY: help install up down test lint format typecheck imports contracts-check contracts-export \
-        check-deploy pytest test-containers cluster-up cluster-down cluster-status bench clean
+        check-deploy pytest test-containers web cluster-up cluster-down cluster-status bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,6 +68,9 @@ test-containers: install ## The shared integration and e2e suites on a cluster o
 	  shared/tests/integration tests/e2e; rc=$$?; \
 	  ids=$$(docker ps -aq --filter label=parley.cluster 2>/dev/null); \
 	  [ -z "$$ids" ] || docker rm -f $$ids >/dev/null; exit $$rc
+
+web: ## Build the browser client (web/) into the gateway's committed bundle (needs node and npm)
+	@cd web && npm ci --no-audit --no-fund && npm run build
 
 cluster-up: ## Start (or repair) the local Redis Cluster on 7001-7006
 	@$(RUN) parley cluster up

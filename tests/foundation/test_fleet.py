@@ -76,6 +76,9 @@ def test_up_starts_cluster_and_fleet_and_ctrl_c_leaves_no_process(tmp_path: Path
             assert response.status_code == 200, (service, response.text)
             assert response.json()["service"] == service
         text = "".join(output)
+        client = f"http://127.0.0.1:{ports['gateway']}/"
+        assert f"chat in a browser: {client}" in text
+        assert '<div id="app">' in httpx.get(client, timeout=5).text
         for service in SERVICES:
             assert re.search(rf"^\S+ {service}\s+\| ", text, re.MULTILINE), (
                 f"no prefixed lines of {service}"

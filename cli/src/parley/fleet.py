@@ -117,6 +117,19 @@ class ServiceProcess:
     """The gateway's admin listener (health details, metrics); others serve those on ``port``."""
 
 
+def _terminate(popens: Iterable[subprocess.Popen[bytes]], grace: float) -> None:
+    running = [p for p in popens if p.poll() is None]
+    for popen in running:
+        popen.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for popen in running:
+        try:
+            popen.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            popen.kill()
+            popen.wait(5)
+
+
 class Fleet:
     """Service processes on free ports against one Redis URL; ``stop()`` (or ``with``) ends them."""
 
@@ -178,17 +191,22 @@ class Fleet:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
     def add(
-        self, service: str, *, name: str | None = None, env: Mapping[str, str] | None = None
+        self,
+        service: str,
+        *,
+        name: str | None = None,
+        env: Mapping[str, str] | None = None,
+        port: int | None = None,
     ) -> ServiceProcess:
         """Start one process of ``service``, without waiting; ``env`` overrides its extra env.
 
         Several processes of one service share its database and consumer groups, as scaled
-        instances do; give each a distinct ``name``.
+        instances do; give each a distinct ``name``. ``port`` defaults to a free one.
         """
         name = name or service
         if name in self.processes:
             raise FleetError(f"a process named {name!r} is already running")
-        port = free_port(self.host)
+        port = port or free_port(self.host)
         extra = {**self._extra_env.get(service, {}), **(env or {})}
         admin_port = None
         if service == "gateway":  # its admin listener, never on the default port of another
@@ -256,18 +274,18 @@ class Fleet:
                 if pending:
                     time.sleep(0.2)
 
+    def restart(self, name: str, *, timeout: float = 90.0) -> ServiceProcess:
+        """Stop one process (SIGTERM, then SIGKILL after the grace period) and start it again on
+        the same port, so its clients reconnect to the address they knew; waits until ready."""
+        old = self.processes.pop(name)
+        _terminate([old.popen], self.grace)
+        process = self.add(old.service, name=name, port=old.port)
+        self.wait_ready([name], timeout=timeout)
+        return process
+
     def stop(self) -> None:
         """SIGTERM every process, SIGKILL those still running after the grace period."""
-        running = [p.popen for p in self.processes.values() if p.popen.poll() is None]
-        for popen in running:
-            popen.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + self.grace
-        for popen in running:
-            try:
-                popen.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                popen.kill()
-                popen.wait(5)
+        _terminate([p.popen for p in self.processes.values()], self.grace)
         self.processes.clear()
 
     def __enter__(self) -> Fleet:

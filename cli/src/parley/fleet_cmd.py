@@ -90,7 +90,8 @@ def _await_ready(host: str, timeout: float, done: threading.Event) -> None:
         )
         os.kill(os.getpid(), signal.SIGTERM)
         return
-    lines = ["", "Parley is up:"]
+    gateway = next(s for s in FLEET if s.name == "gateway")
+    lines = ["", "Parley is up:", f"  chat in a browser: http://{host}:{gateway.port()}/"]
     for s in FLEET:
         role = "public API" if s.name == "gateway" else "admin"
         lines.append(f"  {s.name:<13} http://{host}:{s.port()}  ({role})")

@@ -4,8 +4,8 @@
 ``/openapi.json``; Swagger UI at ``/docs`` and ReDoc at ``/redoc``, their scripts and styles served
 from ``/docs/static`` rather than a CDN, so the pages work where the gateway has no way out), the
 public health routes (``/health/live``, a bare ``/health/ready``; the detailed one and
-``/metrics`` are on the admin port), the WebSocket side (``install_realtime``) and GraphQL
-(``install_graphql``).
+``/metrics`` are on the admin port), the WebSocket side (``install_realtime``), GraphQL
+(``install_graphql``) and the browser chat client at ``/`` (``install_web_client``).
 Everything connects in the app's lifespan, never at import time.
 """
 
@@ -23,6 +23,7 @@ from gateway.api.errors import install_error_handlers
 from gateway.api.events import CACHE_GROUP, INSTANCE_GROUP, GatewayEvents
 from gateway.api.graphql import install_graphql
 from gateway.api.middleware import RequestTracking
+from gateway.api.web import install_web_client
 from gateway.api.ws import install_realtime
 from gateway.config import Settings
 from gateway.domain.proxies import TrustedProxies
@@ -167,4 +168,5 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     app.router.routes.extend(public_health_routes(runtime))
     install_realtime(app, deps)  # /ws (gateway.api.ws); wraps the lifespan for its own start/stop
     install_graphql(app, deps)  # /graphql (gateway.api.graphql)
+    install_web_client(app)  # / and /assets: the browser chat client (gateway.api.web)
     return app

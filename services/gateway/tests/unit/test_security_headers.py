@@ -29,7 +29,8 @@ def app(*, hsts: bool = False) -> RequestTracking:
     async def docs(_: Request) -> Response:
         return HTMLResponse(PAGE)
 
-    inner = Starlette(routes=[Route("/api", api), Route("/docs", docs), Route("/redoc", docs)])
+    routes = [Route("/api", api), Route("/docs", docs), Route("/redoc", docs), Route("/", docs)]
+    inner = Starlette(routes=routes)
     return RequestTracking(inner, max_body_bytes=1024, hsts=hsts)
 
 
@@ -62,6 +63,16 @@ async def test_the_docs_page_csp_allows_its_own_origin_and_its_inline_script_onl
     assert f"script-src 'self' 'sha256-{digest}'" in csp
     assert "unsafe-eval" not in csp and "http" not in csp
     assert int(r.headers["content-length"]) == len(PAGE)
+
+
+async def test_the_web_client_may_load_and_connect_to_its_own_origin_only() -> None:
+    csp = (await get("/")).headers["content-security-policy"]
+    directives = dict(d.split(" ", 1) for d in csp.split("; "))
+    assert directives["default-src"] == "'none'"
+    assert directives["script-src"] == "'self'"  # no inline script, no eval
+    assert directives["connect-src"] == "'self'"  # REST and /ws, nowhere else
+    assert directives["frame-ancestors"] == "'none'"
+    assert "http" not in csp and "unsafe-eval" not in csp
 
 
 def test_no_page_may_evaluate_strings_and_only_redoc_starts_blob_workers() -> None:

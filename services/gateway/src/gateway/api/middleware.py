@@ -29,7 +29,14 @@ import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import new_message_id
-from gateway.api.security_headers import API_CSP, DOC_PATHS, common_headers, docs_csp
+from gateway.api.security_headers import (
+    API_CSP,
+    DOC_PATHS,
+    WEB_CLIENT_CSP,
+    WEB_CLIENT_PATHS,
+    common_headers,
+    docs_csp,
+)
 from gateway.domain import errors
 from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import RequestContext, new_traceparent, reset_context, use_context
@@ -41,6 +48,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 HEADERS_KEY: Final = "gateway.headers"
 API_CSP_BYTES: Final = API_CSP.encode()
+WEB_CLIENT_CSP_BYTES: Final = WEB_CLIENT_CSP.encode()
 
 
 def request_id_from(value: str | None) -> str:
@@ -103,6 +111,7 @@ class RequestTracking:
         status = 500
         sent_start = False
         docs_page = scope["path"] in DOC_PATHS
+        web_page = scope["path"] in WEB_CLIENT_PATHS
         held: Message | None = None
 
         async def send_tracked(message: Message) -> None:
@@ -119,7 +128,8 @@ class RequestTracking:
                 if docs_page:  # its CSP names the page's inline scripts: wait for the body
                     held = message
                     return
-                raw.append((b"content-security-policy", API_CSP_BYTES))
+                page_csp = WEB_CLIENT_CSP_BYTES if web_page else API_CSP_BYTES
+                raw.append((b"content-security-policy", page_csp))
             elif held is not None:  # a docs page's body: one small chunk
                 csp = docs_csp(scope["path"], message.get("body", b""))
                 start = {

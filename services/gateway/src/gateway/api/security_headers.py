@@ -12,6 +12,10 @@ so it follows the library's version). ReDoc starts its search worker from a ``bl
 ``/redoc`` also allows ``blob:`` workers; styles are injected by both libraries at run time
 (``'unsafe-inline'`` styles). No page may evaluate strings as code (no ``'unsafe-eval'``): both
 render without it in Chromium, and ReDoc's "powered by" logo from its CDN is simply not loaded.
+
+The browser chat client (``/``, docs/web-client.md) is one module script and one stylesheet
+from ``/assets``, with no inline script: its CSP allows scripts, styles and images from the
+gateway itself, and connections (``fetch`` and the WebSocket) to it alone.
 """
 
 from __future__ import annotations
@@ -23,6 +27,22 @@ from typing import Final
 
 DOC_PATHS: Final = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 API_CSP: Final = "default-src 'none'; frame-ancestors 'none'"
+WEB_CLIENT_PATHS: Final = frozenset({"/"})
+WEB_CLIENT_CSP: Final = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",  # style attributes set by the components
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",  # REST and /ws on the same origin ('self' covers ws: and wss:)
+        "manifest-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 HSTS: Final = "max-age=63072000; includeSubDomains"
 _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
