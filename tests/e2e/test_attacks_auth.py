@@ -74,10 +74,13 @@ def _values(r: redis.Redis, key: bytes) -> Iterator[bytes]:
 def _everything_in(cluster: LocalCluster) -> list[bytes]:
     """Every key and value held by every master of ``cluster``."""
     found: list[bytes] = []
+    username, password = cluster.credentials("admin")  # the e2e cluster refuses `default`
     for node in cluster.status().nodes:
         if node.role != "master":
             continue
-        with redis.Redis(host=cluster.host, port=node.port) as r:
+        with redis.Redis(
+            host=cluster.host, port=node.port, username=username, password=password
+        ) as r:
             for key in r.scan_iter(count=1000):
                 found.extend(_values(r, key))
     return found
