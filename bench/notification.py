@@ -3,7 +3,7 @@
     uv run python bench/notification.py          # starts its own cluster on ports 7421-7426
     PARLEY_BENCH_REDIS=redis://host:port uv run python bench/notification.py
 
-One conversation of ``MEMBERS`` (100) members on SQLite, the audience cache warm. Each posted
+One conversation of ``MEMBERS`` (100; ``PARLEY_BENCH_MEMBERS=1000`` for a large group) members on SQLite, the audience cache warm. Each posted
 message runs the whole creation path of the service's handler: membership read, viewers, 99
 audience cache reads, the decision, coalescing, one transaction (inbox + notifications + delivery
 rows + badge deltas + outbox rows), then the appends (the notification_created event and the log
@@ -50,7 +50,7 @@ from shared.service.database import Database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = os.environ.get("PARLEY_BENCH_PORTS", "7421-7426")
-MEMBERS = 100
+MEMBERS = int(os.environ.get("PARLEY_BENCH_MEMBERS", "100"))
 EVENTS = int(os.environ.get("PARLEY_BENCH_EVENTS", "60"))
 
 
