@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.bootstrap import Chat
-from chat.domain.errors import ForbiddenError, GroupFullError, InvalidError, NotFoundError
+from chat.domain.errors import ForbiddenError, GroupFullError, NotFoundError
 from contracts import chat as wire
 from contracts import user as user_wire
 
