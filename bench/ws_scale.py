@@ -177,12 +177,15 @@ async def bare_figures(steps: list[int], concurrency: int) -> list[dict[str, flo
     proc = subprocess.Popen([sys.executable, str(BARE_SERVER), str(port)])  # noqa: ASYNC220
     url = f"ws://127.0.0.1:{port}/ws"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 120  # a busy machine imports slowly
+        while True:
             try:
                 await (await connect(url)).close()
                 break
-            except OSError:
-                await asyncio.sleep(0.1)
+            except OSError as e:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the bare server did not start ({proc.returncode})") from e
+                await asyncio.sleep(0.2)
         await asyncio.sleep(0.5)
         base, opened, out = rss_kb(proc.pid), 0, []
         sockets: list[ClientConnection] = []
