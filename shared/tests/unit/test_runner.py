@@ -9,8 +9,14 @@ from typing import Any
 import pytest
 import uvicorn
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
-from shared.service.runner import bind_socket, freeze_startup_objects, uvicorn_config
+from shared.service.runner import (
+    DrainingServer,
+    bind_socket,
+    freeze_startup_objects,
+    uvicorn_config,
+)
 from shared.service.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -59,6 +65,46 @@ async def test_websocket_compression_is_negotiated_only_when_turned_on(compressi
             await ws.send("hello " * 50)
             assert await ws.recv() == "hello " * 50
         assert (offered is not None and "permessage-deflate" in offered) is compression
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def test_the_apps_before_shutdown_hook_closes_websockets_before_uvicorn_does() -> None:
+    # uvicorn alone closes an open WebSocket with 1012 on shutdown; the app's hook gets there first.
+    open_sockets: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        done = asyncio.Event()
+        open_sockets.append((send, done))
+        await done.wait()
+
+    async def going_away() -> None:
+        for send, done in open_sockets:
+            await send({"type": "websocket.close", "code": 1001})
+            done.set()
+
+    app.state = type("State", (), {"before_shutdown": staticmethod(going_away)})()  # type: ignore[attr-defined]
+    sock = bind_socket("127.0.0.1", 0)
+    server = DrainingServer(uvicorn_config(app, ServiceSettings()))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+        async with connect(f"ws://127.0.0.1:{sock.getsockname()[1]}/ws") as ws:
+            server.should_exit = True
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
     finally:
         server.should_exit = True
         await task
