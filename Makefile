@@ -81,8 +81,8 @@ cluster-down: ## Stop the local Redis Cluster
 cluster-status: ## Show each node's role, slots and health
 	@$(RUN) parley cluster status
 
-bench: ## Run every benchmark under bench/ (prints tables and a JSON line each)
-	@for b in bench/*.py; do echo "== $$b"; $(RUN) python $$b || exit 1; done
+bench: ## Run every benchmark under bench/ (prints tables and a JSON line each; ws_bare.py is ws_scale.py's baseline server)
+	@for b in $(filter-out bench/ws_bare.py,$(wildcard bench/*.py)); do echo "== $$b"; $(RUN) python $$b || exit 1; done
 
 clean: ## Stop local clusters and delete .parley/ (cluster data, SQLite files)
 	@$(RUN) parley cluster reset || true

@@ -3,14 +3,14 @@
     uv run python bench/notification.py          # starts its own cluster on ports 7421-7426
     PARLEY_BENCH_REDIS=redis://host:port uv run python bench/notification.py
 
-One conversation of ``MEMBERS`` (100) members on SQLite, the audience cache warm. Each posted
-message runs the whole creation path of the service's handler: membership read, viewers, 99
-audience cache reads, the decision, coalescing, one transaction (inbox + notifications + delivery
-rows + badge deltas + outbox rows), then the appends (the notification_created event and the log
-job per recipient) and the in-app frames; the outbox forgets appended rows in the background, as
-in the service. The delivery workers are not running, so the figure is creation, not delivery.
-Events of one conversation run one after another, as the bus runs one key's lane. Figures (ratios
-travel between machines):
+One conversation of ``MEMBERS`` members (100; ``PARLEY_BENCH_MEMBERS=1000`` for a large group) on
+SQLite, the audience cache warm. Each posted message runs the whole creation path of the service's
+handler: membership read, viewers, 99 audience cache reads, the decision, coalescing, one
+transaction (inbox + notifications + delivery rows + badge deltas + outbox rows), then the appends
+(the notification_created event and the log job per recipient) and the in-app frames; the outbox
+forgets appended rows in the background, as in the service. The delivery workers are not running,
+so the figure is creation, not delivery. Events of one conversation run one after another, as the
+bus runs one key's lane. Figures (ratios travel between machines):
 
 - ``fresh_events_per_s`` / ``fresh_notifications_per_s``: no coalescing (every event creates 99);
 - ``coalesced_events_per_s``: a burst within the window (every event grows 99 open ones);
@@ -50,7 +50,7 @@ from shared.service.database import Database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = os.environ.get("PARLEY_BENCH_PORTS", "7421-7426")
-MEMBERS = 100
+MEMBERS = int(os.environ.get("PARLEY_BENCH_MEMBERS", "100"))
 EVENTS = int(os.environ.get("PARLEY_BENCH_EVENTS", "60"))
 
 

@@ -13,7 +13,12 @@ import uvicorn
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from shared.service.runner import bind_socket, freeze_startup_objects, uvicorn_config
+from shared.service.runner import (
+    DrainingServer,
+    bind_socket,
+    freeze_startup_objects,
+    uvicorn_config,
+)
 from shared.service.settings import ServiceSettings
 
 pytestmark = pytest.mark.unit
@@ -92,3 +97,43 @@ async def test_a_websocket_message_over_ws_max_size_closes_the_connection_with_1
 def test_uvicorn_never_takes_the_client_address_from_forwarded_headers() -> None:
     # Its default believes X-Forwarded-For from 127.0.0.1; the services decide for themselves.
     assert uvicorn_config(_echo, ServiceSettings()).proxy_headers is False
+
+
+async def test_the_apps_before_shutdown_hook_closes_websockets_before_uvicorn_does() -> None:
+    # uvicorn alone closes an open WebSocket with 1012 on shutdown; the app's hook gets there first.
+    open_sockets: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        done = asyncio.Event()
+        open_sockets.append((send, done))
+        await done.wait()
+
+    async def going_away() -> None:
+        for send, done in open_sockets:
+            await send({"type": "websocket.close", "code": 1001})
+            done.set()
+
+    app.state = type("State", (), {"before_shutdown": staticmethod(going_away)})()  # type: ignore[attr-defined]
+    sock = bind_socket("127.0.0.1", 0)
+    server = DrainingServer(uvicorn_config(app, ServiceSettings()))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.01)
+        async with connect(f"ws://127.0.0.1:{sock.getsockname()[1]}/ws") as ws:
+            server.should_exit = True
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -65,7 +65,7 @@ def wire(
     redis: AnyRedis,
     engine: AsyncEngine,
     *,
-    member_limit: int = 256,
+    member_limit: int = 1000,
     typing_rate: int = 5,
     typing_burst: int = 10,
     ttl: TtlPolicy = TTL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.bootstrap import Chat
-from chat.domain.errors import ForbiddenError, InvalidError, NotFoundError
+from chat.domain.errors import ForbiddenError, GroupFullError, NotFoundError
 from contracts import chat as wire
 from contracts import user as user_wire
 
@@ -96,7 +96,7 @@ async def test_the_member_limit_holds(chat: Chat) -> None:
     await chat.conversations.add_members(
         wire.AddMembers(user_id=owner, conversation_id=conv, member_ids=[uid()])
     )
-    with pytest.raises(InvalidError):
+    with pytest.raises(GroupFullError):
         await chat.conversations.add_members(
             wire.AddMembers(user_id=owner, conversation_id=conv, member_ids=[uid()])
         )

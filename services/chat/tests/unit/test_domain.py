@@ -10,7 +10,13 @@ from chat.domain import conversations as conv_rules
 from chat.domain import messages as msg_rules
 from chat.domain import reading
 from chat.domain.conversations import Conversation, Kind, Member, Role
-from chat.domain.errors import ConflictError, ForbiddenError, InvalidError, NotFoundError
+from chat.domain.errors import (
+    ConflictError,
+    ForbiddenError,
+    GroupFullError,
+    InvalidError,
+    NotFoundError,
+)
 from chat.domain.messages import Message
 
 pytestmark = pytest.mark.unit
@@ -78,10 +84,11 @@ def test_a_group_has_a_title_an_owner_and_a_member_limit() -> None:
         conv_rules.plan_members(
             kind=Kind.GROUP, creator_id="a", member_ids=["b"], title=None, member_limit=3
         )
-    with pytest.raises(InvalidError):
+    with pytest.raises(GroupFullError, match="at most 3 members") as full:
         conv_rules.plan_members(
             kind=Kind.GROUP, creator_id="a", member_ids=["b", "c", "d"], title="t", member_limit=3
         )
+    assert full.value.code == "invalid" and full.value.limit == 3
 
 
 def test_only_owner_and_admins_add_and_only_the_owner_makes_admins() -> None:
@@ -91,7 +98,7 @@ def test_only_owner_and_admins_add_and_only_the_owner_makes_admins() -> None:
     with pytest.raises(ForbiddenError):
         conv_rules.check_add(OWNED, "admin", ["x"], Role.ADMIN, member_limit=9)
     assert conv_rules.check_add(OWNED, "owner", ["x"], Role.ADMIN, member_limit=9) == ["x"]
-    with pytest.raises(InvalidError):
+    with pytest.raises(GroupFullError):
         conv_rules.check_add(OWNED, "owner", ["x"], Role.MEMBER, member_limit=3)
     with pytest.raises(NotFoundError):
         conv_rules.check_add(OWNED, "stranger", ["x"], Role.MEMBER, member_limit=9)

@@ -70,6 +70,9 @@ class FakeUnit:
     async def audience(self, user_id: str) -> Audience:
         return self.db.audiences.get(user_id, Audience())
 
+    async def audiences(self, user_ids: Sequence[str]) -> dict[str, Audience]:
+        return {u: await self.audience(u) for u in user_ids}
+
     async def save_settings(self, user_id: str, settings: UserSettings) -> None:
         self.db.audiences[user_id] = replace(await self.audience(user_id), settings=settings)
 
@@ -194,7 +197,7 @@ class FakeStore:
 
 class NoCache:
     async def get_many(self, user_ids: Sequence[str], load: AudienceLoader) -> dict[str, Audience]:
-        return {u: await load(u) for u in user_ids}
+        return await load(user_ids)
 
     async def invalidate(self, user_id: str) -> None:
         return None

@@ -69,7 +69,7 @@ async def _serve(
             await preflight(runtime)
         app = build(runtime)
         freeze_startup_objects()
-        server = uvicorn.Server(uvicorn_config(app, settings))
+        server = DrainingServer(uvicorn_config(app, settings))
         if admin_sock is not None:
             admin = _AdminServer(admin_config(runtime))
             admin_task = asyncio.create_task(admin.serve(sockets=[admin_sock]))
@@ -105,6 +105,32 @@ def admin_config(runtime: ServiceRuntime) -> uvicorn.Config:
         timeout_keep_alive=runtime.settings.http_keep_alive,
         timeout_graceful_shutdown=5,
     )
+
+
+BeforeShutdown = Callable[[], Awaitable[None]]
+"""A hook an app leaves in ``app.state.before_shutdown``: run on SIGTERM before uvicorn closes
+the connections itself."""
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, but on shutdown it stops accepting, then runs the app's
+    ``app.state.before_shutdown`` hook (bounded by ``drain_timeout``), then shuts down as uvicorn
+    does. uvicorn's own shutdown closes every WebSocket with 1012 (service restart) before the
+    app's lifespan ends; the hook lets an app close them first with the code it documents."""
+
+    drain_timeout = 5.0
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()  # no new connection while the app drains (uvicorn closes it again)
+        state = getattr(self.config.app, "state", None)
+        hook: BeforeShutdown | None = getattr(state, "before_shutdown", None)
+        if hook is not None:
+            try:
+                await asyncio.wait_for(hook(), self.drain_timeout)
+            except Exception as e:  # a failed drain must not stop the shutdown
+                log.warning("draining before shutdown failed: %r", e)
+        await super().shutdown(sockets)
 
 
 def uvicorn_config(app: Any, settings: ServiceSettings) -> uvicorn.Config:

@@ -11,9 +11,9 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from chat.domain.errors import ForbiddenError, InvalidError, NotFoundError
+from chat.domain.errors import ForbiddenError, GroupFullError, InvalidError, NotFoundError
 
-DEFAULT_MEMBER_LIMIT = 256
+DEFAULT_MEMBER_LIMIT = 1000
 
 
 class Kind(enum.StrEnum):
@@ -94,7 +94,7 @@ def plan_members(
     if not title:
         raise InvalidError("a group needs a title")
     if 1 + len(others) > member_limit:
-        raise InvalidError(f"a group has at most {member_limit} members")
+        raise GroupFullError(member_limit)
     return (Member(creator_id, Role.OWNER), *(Member(m, Role.MEMBER) for m in others))
 
 
@@ -111,7 +111,7 @@ def check_add(
         raise ForbiddenError("only the owner makes admins, and a group has one owner")
     fresh = [u for u in dict.fromkeys(new_ids) if u not in conv.member_ids]
     if len(conv.members) + len(fresh) > member_limit:
-        raise InvalidError(f"a group has at most {member_limit} members")
+        raise GroupFullError(member_limit)
     return fresh
 
 

@@ -15,6 +15,14 @@ class InvalidError(ChatError):
     code = "invalid"
 
 
+class GroupFullError(InvalidError):
+    """Creating or growing a group beyond the member limit (``CHAT_MEMBER_LIMIT``)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a group has at most {limit} members")
+        self.limit = limit
+
+
 class NotFoundError(ChatError):
     """No such conversation or message, or the caller may not see it (non-members read nothing)."""
 

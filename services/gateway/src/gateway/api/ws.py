@@ -59,6 +59,16 @@ class Realtime:
     limits: SocketLimits
     proxies: TrustedProxies
 
+    async def going_away(self, *, timeout: float = 3.0) -> None:  # noqa: ASYNC109
+        """Close every socket with 1001 and wait (at most ``timeout``) until they are gone.
+
+        Run on SIGTERM before uvicorn's own shutdown, which would close them with 1012.
+        """
+        self.connections.close_all(close_codes.GOING_AWAY)
+        deadline = time.monotonic() + timeout
+        while len(self.connections) and time.monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
     async def aclose(self) -> None:
         """Close every socket (1001), unsubscribe, flush connection facts."""
         self.connections.close_all(close_codes.GOING_AWAY)
@@ -85,6 +95,7 @@ def install_realtime(
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
     app.state.realtime = rt
+    app.state.before_shutdown = rt.going_away  # shared.service.runner.DrainingServer runs it
 
     @app.websocket("/ws")
     async def websocket_endpoint(websocket: WebSocket) -> None:

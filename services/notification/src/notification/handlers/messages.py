@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -55,9 +55,13 @@ class MessageHandlers:
         self._new_id = new_id
 
     async def load_audience(self, user_id: str) -> Audience:
-        """A user's audience from the database (the cache's loader)."""
+        """A user's audience from the database."""
+        return (await self.load_audiences([user_id]))[user_id]
+
+    async def load_audiences(self, user_ids: Sequence[str]) -> dict[str, Audience]:
+        """Audiences from the database, in one unit of work (the cache's loader)."""
         async with self._store.unit() as unit:
-            return await unit.audience(user_id)
+            return await unit.audiences(user_ids)
 
     async def load_members(self, conversation_id: str) -> list[str]:
         """A conversation's members from the database (the cache's loader)."""
@@ -81,7 +85,7 @@ class MessageHandlers:
         members = await self._members.get(conversation, lambda: self.load_members(conversation))
         viewing = await self._realtime.viewers(event.conversation_id)
         candidates = [u for u in members if u != m.sender_id and u not in viewing]
-        audiences = await self._audiences.get_many(candidates, self.load_audience)
+        audiences = await self._audiences.get_many(candidates, self.load_audiences)
         decisions = decide(
             message, members=members, audiences=audiences, viewing=viewing, now=self._clock()
         )

@@ -47,6 +47,10 @@ class Unit(Protocol):
         """A user's settings, conversation overrides and blocks (defaults when unknown)."""
         ...
 
+    async def audiences(self, user_ids: Sequence[str]) -> dict[str, Audience]:
+        """The audience of each of ``user_ids`` (set-based: a large group costs a few queries)."""
+        ...
+
     async def save_settings(self, user_id: str, settings: UserSettings) -> None:
         """Store a user's settings."""
         ...
@@ -125,14 +129,15 @@ class NotificationStore(Protocol):
         ...
 
 
-AudienceLoader = Callable[[str], Awaitable[Audience]]
+AudienceLoader = Callable[[Sequence[str]], Awaitable[dict[str, Audience]]]
+"""Loads the audiences of several users at once (one unit of work for all the misses)."""
 
 
 class AudienceCache(Protocol):
     """Cache-aside of each user's :class:`Audience`, invalidated when any part changes."""
 
     async def get_many(self, user_ids: Sequence[str], load: AudienceLoader) -> dict[str, Audience]:
-        """Audiences of ``user_ids``, loading the missing ones with ``load``."""
+        """Audiences of ``user_ids``, loading the missing ones with ``load`` (in batches)."""
         ...
 
     async def invalidate(self, user_id: str) -> None:
