@@ -46,7 +46,10 @@ def tight(fleet: Fleet) -> Iterator[str]:
     """The base URL of a production gateway with budgets of 10 requests, a trusted proxy at
     127.0.0.1 and HSTS."""
     name = f"gateway-tight-{uuid.uuid4().hex[:6]}"
-    fleet.add("gateway", name=name, env=TIGHT)
+    # Production wants its transit keys given: the development fleet's own (shared.transit,
+    # kept in the fleet's PARLEY_HOME).
+    keys = (fleet.home / ".parley" / "transit-keys").read_text().strip()
+    fleet.add("gateway", name=name, env={**TIGHT, "GATEWAY_TRANSIT_KEYS": keys})
     fleet.wait_ready([name])
     yield fleet.url(name)
     process = fleet.processes.pop(name)

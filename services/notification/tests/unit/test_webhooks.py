@@ -64,3 +64,23 @@ def test_http_only_with_the_development_flag() -> None:
     target = check_url("http://Example.com/hook", DEV)
     assert (target.scheme, target.host, target.port) == ("http", "example.com", 80)
     assert check_url("https://[2001:db8::1]:8443/x", STRICT).port == 8443
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://exa\x93mple.com/hook",  # found by schemathesis: the resolver's IDNA step raised
+        "https://bad_host.example/",
+        "https://-leading.example/",
+        "https://" + "a" * 64 + ".example/",
+        "https://exa mple.com/",
+    ],
+)
+def test_a_host_name_the_resolver_could_not_be_asked_about_is_refused(url: str) -> None:
+    with pytest.raises(UnsafeWebhookError, match="host name is not valid"):
+        check_url(url, STRICT)
+
+
+def test_international_and_trailing_dot_names_are_host_names() -> None:
+    assert check_url("https://bücher.example/hook", STRICT).host == "bücher.example"
+    assert check_url("https://hooks.example.org./x", STRICT).port == 443

@@ -9,6 +9,7 @@ are let through (tests run their receiver on 127.0.0.1); production leaves both 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -50,8 +51,23 @@ def check_url(url: str, policy: WebhookPolicy) -> WebhookTarget:
         raise UnsafeWebhookError("the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise UnsafeWebhookError("credentials in the URL are not allowed")
+    if literal_address(parts.hostname) is None and not _valid_host_name(parts.hostname):
+        raise UnsafeWebhookError("the host name is not valid")
     default = 443 if parts.scheme == "https" else 80
     return WebhookTarget(scheme=parts.scheme, host=parts.hostname, port=port or default)
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _valid_host_name(host: str) -> bool:
+    """A DNS name the resolver can be asked about: IDNA-encodable, letters, digits and hyphens."""
+    try:
+        ascii_host = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    labels = ascii_host.split(".")
+    return len(ascii_host) <= 253 and all(_LABEL.match(label) for label in labels)
 
 
 def literal_address(host: str) -> IpAddress | None:
