@@ -241,7 +241,9 @@ def gateway_redis_connections(ports: list[int]) -> tuple[int, int]:
     for port in ports:
         with redis.Redis(port=port) as node:
             masters += node.info("replication")["role"] == "master"
-            count += sum(1 for c in node.client_list() if c.get("name") == INSTANCE)
+            # Its command pool is named after the instance, its pub/sub connections "-pubsub".
+            names = {INSTANCE, f"{INSTANCE}-pubsub"}
+            count += sum(1 for c in node.client_list() if c.get("name") in names)
     return count, masters
 
 
@@ -346,7 +348,7 @@ async def measure(
         opened = step
         curve.append(point)
         print(f"  {point}")
-    channels = await gauge(http, fleet.api, "parley_gateway_rt_channels")
+    channels = await gauge(http, fleet.admin_url(), "parley_gateway_rt_channels")
     connections, masters = gateway_redis_connections(args.node_ports)
     big_ids = {m.id for m in big}
     watchers = [s for s in clients.sockets if s.member.id in big_ids]
