@@ -157,16 +157,18 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     app.state.deps = deps
     install_error_handlers(app)
     app.include_router(api_router())
+    proxies = TrustedProxies(settings.trusted_proxies)  # one trust cache for HTTP and /ws
     app.add_middleware(
         RequestTracking,
         max_body_bytes=settings.max_body_bytes,
-        trusted_proxies=TrustedProxies(settings.trusted_proxies),
+        trusted_proxies=proxies,
         hsts=settings.hsts,
     )
     # Public: liveness and a bare readiness for load balancers; the details and /metrics are on
     # the admin listener (GATEWAY_ADMIN_PORT, served by the runner), which is never published.
     app.router.routes.extend(public_health_routes(runtime))
-    install_realtime(app, deps)  # /ws (gateway.api.ws); wraps the lifespan for its own start/stop
+    # /ws (gateway.api.ws); wraps the lifespan for its own start/stop
+    install_realtime(app, deps, proxies=proxies)
     install_graphql(app, deps)  # /graphql (gateway.api.graphql)
     install_web_client(app)  # / and /assets: the browser chat client (gateway.api.web)
     return app

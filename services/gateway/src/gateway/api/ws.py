@@ -78,7 +78,11 @@ class Realtime:
 
 
 def install_realtime(
-    app: FastAPI, deps: GatewayDeps, *, options: RealtimeOptions | None = None
+    app: FastAPI,
+    deps: GatewayDeps,
+    *,
+    options: RealtimeOptions | None = None,
+    proxies: TrustedProxies | None = None,
 ) -> Realtime:
     """Mount ``/ws`` on ``app``; revoked sessions' sockets close; shutdown closes the rest."""
     publisher = Publisher(deps.runtime.redis, producer="gateway")
@@ -91,7 +95,7 @@ def install_realtime(
         connections=ConnectionRegistry(),
         publisher=publisher,
         limits=socket_limits(deps, options),
-        proxies=TrustedProxies(deps.settings.trusted_proxies),
+        proxies=proxies or TrustedProxies(deps.settings.trusted_proxies),
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
     app.state.realtime = rt
