@@ -7,6 +7,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import anyio
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
@@ -16,6 +17,13 @@ import contracts  # noqa: F401
 import shared  # noqa: F401
 from parley.cluster import LocalCluster, parse_ports
 from parley.containers import cluster_for_tests
+
+# anyio imports its submodules on first attribute access, and pytest rewrites them on import
+# (anyio is a pytest plugin). Rewriting one deep in a request's stack — the first FileResponse
+# in a test — can make CPython 3.11's ast.parse raise "SystemError: AST constructor recursion
+# depth mismatch". Importing them all here, at the top of the stack, keeps that out of the tests.
+for _name in dir(anyio):
+    getattr(anyio, _name)
 
 ROOT = Path(__file__).resolve().parent
 STRICT = os.environ.get("PARLEY_TEST_STRICT") == "1"
