@@ -43,15 +43,15 @@ imports: ## import-linter: layer rules and no service importing another
 # (a branch's CI may set it to its merge base: make contracts-check CONTRACTS_BASE=$(git merge-base ...)).
 CONTRACTS_BASE ?= HEAD
 
-contracts-check: ## Fail on an incompatible, unexported or hand-edited schema, an invalid asyncapi.json, or a stale users.acl
+contracts-check: ## Fail on an incompatible, unexported or hand-edited schema, an invalid asyncapi.json, or stale ACL files
 	@$(RUN) parley contracts check --git-base $(CONTRACTS_BASE)
 	@$(RUN) parley acl check
 
-contracts-export: ## Write contracts/schemas, docs/asyncapi.json and deploy/redis/users.acl from the code
+contracts-export: ## Write contracts/schemas, docs/asyncapi.json, deploy/redis/users.acl and the Terraform ACL users from the code
 	@$(RUN) parley contracts export
 	@$(RUN) parley acl export
 
-check-deploy: ## Validate compose.yaml, the Dockerfile, ACLs and monitoring files (no Docker needed)
+check-deploy: ## Validate compose.yaml, the Dockerfile, ACLs, monitoring files, Kubernetes manifests and Terraform (no Docker needed)
 	@$(RUN) check-jsonschema --builtin-schema vendor.compose-spec compose.yaml
 	@$(RUN) pytest -q -p no:cacheprovider tests/deploy
 

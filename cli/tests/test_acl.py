@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -73,10 +74,35 @@ def test_the_cluster_options_hold_hashes_and_every_user() -> None:
 
 
 def test_export_then_check_passes_and_check_fails_on_an_edited_file(tmp_path: Path) -> None:
-    file = tmp_path / "users.acl"
+    file, tf = tmp_path / "users.acl", tmp_path / "acl.tf.json"
+    files = ["--file", str(file), "--terraform-file", str(tf)]
     runner = CliRunner()
-    assert runner.invoke(app, ["acl", "export", "--file", str(file)]).exit_code == 0
-    assert runner.invoke(app, ["acl", "check", "--file", str(file)]).exit_code == 0
+    assert runner.invoke(app, ["acl", "export", *files]).exit_code == 0
+    assert runner.invoke(app, ["acl", "check", *files]).exit_code == 0
     file.write_text(file.read_text().replace("&rt:{conv:*}", "&rt:*"))
-    result = runner.invoke(app, ["acl", "check", "--file", str(file)])
+    result = runner.invoke(app, ["acl", "check", *files])
     assert result.exit_code == 1
+
+
+def test_check_fails_on_an_edited_terraform_access_string(tmp_path: Path) -> None:
+    file, tf = tmp_path / "users.acl", tmp_path / "acl.tf.json"
+    files = ["--file", str(file), "--terraform-file", str(tf)]
+    runner = CliRunner()
+    assert runner.invoke(app, ["acl", "export", *files]).exit_code == 0
+    tf.write_text(tf.read_text().replace("~chat:*", "~*", 1))
+    result = runner.invoke(app, ["acl", "check", *files])
+    assert result.exit_code == 1
+    assert "acl.tf.json" in result.output
+
+
+def test_the_managed_access_strings_are_the_template_rules_without_passwords() -> None:
+    template = {
+        line.split()[1]: line.split(maxsplit=4)[4]
+        for line in acl.render().splitlines()
+        if line.startswith("user ") and "{{password:" in line
+    }
+    strings = json.loads(acl.render_terraform())["locals"]["redis_access_strings"]
+    assert set(strings) == {"admin", "monitor", "auth", "user", "chat", "notification", "gateway"}
+    for name, access in strings.items():
+        assert "password" not in access and ">" not in access.split()[1]
+        assert access.startswith("on ") and access[3:] == template[name]

@@ -23,6 +23,7 @@ The template holds ``{{password:<user>}}`` where a password goes; deploy/redis/r
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -208,6 +209,28 @@ def render() -> str:
         lines.append(user.line())
         lines.append("")
     return "\n".join(lines)
+
+
+# Users of a managed cluster (ElastiCache, Memorystore): the service users, the operators' admin
+# and the exporter's monitor. The provider runs replication itself, so no replication user.
+MANAGED_USERS = ("admin", "monitor", *registry.SERVICES)
+
+
+def access_strings() -> dict[str, str]:
+    """Each managed user's rules as one access string, without a password (the provider sets
+    passwords apart): what ``aws_elasticache_user.access_string`` takes."""
+    users = {u.name: u for u in fleet_users()}
+    return {name: " ".join(users[name].tokens(None)) for name in MANAGED_USERS}
+
+
+def render_terraform() -> str:
+    """The text of deploy/terraform/aws/acl.tf.json: the same rights as users.acl, as a local of
+    the Terraform module, so that ElastiCache's users cannot drift from the contracts either."""
+    doc = {
+        "//": "GENERATED from contracts.registry by `parley acl export`; do not edit.",
+        "locals": {"redis_access_strings": access_strings()},
+    }
+    return json.dumps(doc, indent=2) + "\n"
 
 
 @dataclass(frozen=True)
