@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -193,8 +194,12 @@ def test_an_expiring_access_token_is_refreshed_on_the_clock_and_after_a_401_unno
         with page.expect_response(re.compile(r"/api/v1/auth/refresh$")) as refreshed:
             page.clock.fast_forward("10:00")
         assert refreshed.value.status == 200
-        after = page.evaluate("JSON.parse(localStorage.getItem('parley.tokens')).access_token")
-        assert after != before
+        # The response reaches Playwright before the page has read its body and stored it.
+        stored = "JSON.parse(localStorage.getItem('parley.tokens')).access_token"
+        deadline = time.monotonic() + 10
+        while page.evaluate(stored) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert page.evaluate(stored) != before
 
         # The gateway answers the next post 401 token_expired (as for a token that outlived its
         # schedule, e.g. a laptop asleep): the client refreshes and posts again, once.

@@ -88,7 +88,10 @@ export class Store {
   /** Runs `fn`, showing an API error in words instead of throwing. */
   async attempt<T>(fn: () => Promise<T>): Promise<T | undefined> {
     try {
-      this.error = null;
+      if (this.error !== null) {
+        this.error = null;
+        this.changed();
+      }
       return await fn();
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
