@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 from websockets.sync.client import ClientConnection
 
 from parley.acl import ClusterAcl
@@ -153,3 +155,42 @@ def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
 def eventually() -> Callable[..., None]:
     """Wait until ``check()`` holds (events travel asynchronously between services)."""
     return _eventually
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium); CI installs it")
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def open_page(browser: Any, fleet: Fleet) -> Iterator[Callable[..., Any]]:
+    """Opens the client in a fresh browser context (its own storage: another person)."""
+    contexts: list[Any] = []
+
+    def make(**options: Any) -> Any:
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto(f"{fleet.api}/")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()

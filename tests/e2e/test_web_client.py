@@ -9,101 +9,29 @@ through a gateway restart and an access token's expiry. Screenshots of the main 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import threading
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from parley.fleet import Fleet
 
-from .conftest import ROOT, User
+from .browsing import (
+    PHONE,
+    assert_accessible,
+    axe_script,
+    conversation_with,
+    open_conversation,
+    post,
+    shot,
+    sign_in,
+)
+from .conftest import User
 
 pytestmark = pytest.mark.e2e
-
-SHOTS = ROOT / ".parley" / "screenshots"
-WEB = ROOT / "web"
-AXE = WEB / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_ARGS = [
-    "--no-sandbox",  # CI runs as root
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PHONE = {"width": 390, "height": 780}
-# Events cross five processes on a shared, busy machine: wait as long as a page action does.
-expect.set_options(timeout=15_000)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.skip("no Chromium on PATH (apt-get install chromium); CI installs it")
-    with sync_playwright() as pw:
-        launched = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def open_page(browser: Any, fleet: Fleet) -> Iterator[Callable[..., Any]]:
-    """Opens the client in a fresh browser context (its own storage: another person)."""
-    contexts: list[Any] = []
-
-    def make(**options: Any) -> Any:
-        context = browser.new_context(**options)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.goto(f"{fleet.api}/")
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
-def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
-
-
-def sign_in(page: Any, user: User) -> None:
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(user.password)
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    expect(page.locator(".link-state.online")).to_be_visible()
-
-
-def conversation_with(owner: User, *others: User, title: str | None = None) -> str:
-    kind = "direct" if len(others) == 1 and title is None else "group"
-    body: dict[str, object] = {"kind": kind, "member_ids": [o.id for o in others]}
-    if title:
-        body["title"] = title
-    r = owner.post("/conversations", body)
-    assert r.status_code == 201, r.text
-    return str(r.json()["id"])
-
-
-def post(user: User, conversation: str, body: str) -> None:
-    r = user.post(
-        f"/conversations/{conversation}/messages",
-        {"body": body, "client_msg_id": uuid.uuid4().hex},
-    )
-    assert r.status_code in (200, 201), r.text
-
-
-def open_conversation(page: Any, conversation: str) -> None:
-    page.locator(f"button[data-conversation='{conversation}']").click()
-    expect(page.get_by_label("Message", exact=True)).to_be_visible()
 
 
 def test_two_people_register_find_each_other_and_chat_in_real_time_seeing_typing(
@@ -266,8 +194,12 @@ def test_an_expiring_access_token_is_refreshed_on_the_clock_and_after_a_401_unno
         with page.expect_response(re.compile(r"/api/v1/auth/refresh$")) as refreshed:
             page.clock.fast_forward("10:00")
         assert refreshed.value.status == 200
-        after = page.evaluate("JSON.parse(localStorage.getItem('parley.tokens')).access_token")
-        assert after != before
+        # The response reaches Playwright before the page has read its body and stored it.
+        stored = "JSON.parse(localStorage.getItem('parley.tokens')).access_token"
+        deadline = time.monotonic() + 10
+        while page.evaluate(stored) == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert page.evaluate(stored) != before
 
         # The gateway answers the next post 401 token_expired (as for a token that outlived its
         # schedule, e.g. a laptop asleep): the client refreshes and posts again, once.
@@ -344,26 +276,3 @@ def test_settings_list_sessions_save_do_not_disturb_hours_and_refuse_an_internal
     assert prefs["level"] == "mentions"
     assert (prefs["dnd_start"], prefs["dnd_end"]) == ("22:00", "07:30")
     assert not prefs.get("webhook_url")
-
-
-def axe_script() -> Path:
-    """axe-core from web/node_modules (``npm ci`` there once when it is missing)."""
-    if not AXE.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.skip("no npm for axe-core (apt-get install npm); CI installs it")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=WEB, check=True, timeout=600)
-    return AXE
-
-
-def assert_accessible(page: Any, axe: Path, screen: str) -> None:
-    # Evaluated through the DevTools protocol: a <script> tag would be refused by the client's
-    # CSP (script-src 'self'), which the test keeps on.
-    page.evaluate(axe.read_text(encoding="utf-8") + "\n;undefined")
-    result = page.evaluate("async () => (await axe.run(document)).violations")
-    serious = [
-        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-        for v in result
-        if v["impact"] in ("serious", "critical")
-    ]
-    assert not serious, f"{screen}: {serious}"

@@ -38,6 +38,9 @@ export interface Profile {
   user_id: string;
   username: string;
   display_name: string;
+  avatar_url?: string | null;
+  bio?: string | null;
+  time_zone?: string | null;
 }
 
 export interface Page<T> {
@@ -144,7 +147,9 @@ export class Api {
     return this.tokens!.access_token;
   }
 
-  async call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  /** A call to the API with the access token. `checksPassword`: a 401 means a wrong password
+   * typed into a form (the session goes on), not an ended session. */
+  async call<T = unknown>(method: string, path: string, body?: unknown, checksPassword = false): Promise<T> {
     await this.accessToken();
     try {
       return (await this.raw(method, path, body, true)) as T;
@@ -152,6 +157,9 @@ export class Api {
       if (e instanceof ApiError && e.status === 401 && e.code === "token_expired") {
         await this.refresh();
         return (await this.raw(method, path, body, true)) as T;
+      }
+      if (e instanceof ApiError && e.status === 401 && checksPassword) {
+        throw new ApiError(401, "wrong_password", "The current password is wrong.");
       }
       if (e instanceof ApiError && e.status === 401) this.clear(e.message);
       throw e;

@@ -22,6 +22,7 @@ export function App() {
     <div class={`shell ${s.selected || s.showSettings ? "has-selection" : ""}`}>
       <Sidebar />
       <main class="pane" aria-label={s.showSettings ? "Settings" : "Conversation"}>
+        {(s.selected || s.showSettings) && <ErrorLine />}
         {s.showSettings ? (
           <Settings s={s} onClose={() => ((s.showSettings = false), s.changed())} />
         ) : s.selected ? (
@@ -135,7 +136,15 @@ function Sidebar() {
           Sign out
         </button>
       </header>
-      <ErrorLine />
+      {!(s.selected || s.showSettings) && <ErrorLine />}
+      {s.info && (
+        <p role="status" class="info">
+          {s.info}{" "}
+          <button type="button" class="link" onClick={() => ((s.info = null), s.changed())}>
+            Dismiss
+          </button>
+        </p>
+      )}
       <button type="button" class="primary" onClick={() => setCreating(!creating)} aria-expanded={creating}>
         New conversation
       </button>
@@ -162,7 +171,10 @@ function ConversationItem({ c }: { c: Conversation }) {
         data-conversation={c.id}
         onClick={() => void s.select(c.id)}
       >
-        <span class="title">{s.title(c)}</span>
+        <span class="title">
+          {s.title(c)}
+          {s.muted.get(c.id) && <span class="muted"> (muted)</span>}
+        </span>
         {c.unread_count > 0 && (
           <span class="badge unread" aria-label={`${c.unread_count} unread`}>
             {c.unread_count}
@@ -277,6 +289,9 @@ function ConversationView({ id }: { id: string }) {
         </button>
         <h2>{s.title(c)}</h2>
         <span class="presence">{others.length === 1 ? (online ? "online" : "offline") : `${online} of ${others.length} online`}</span>
+        <button type="button" aria-pressed={s.muted.get(id) ?? false} onClick={() => void s.setMuted(id, !s.muted.get(id))}>
+          Mute
+        </button>
         {c.kind === "group" && (
           <button type="button" onClick={() => setMembers(!members)} aria-expanded={members}>
             Members

@@ -1,6 +1,7 @@
-// The account screen: notifications (list, mark all read), signed-in sessions (end one) and
-// notification preferences (level, do-not-disturb hours, webhook).
+// The account screen: notifications (list, mark all read), signed-in sessions (end one),
+// notification preferences (level, do-not-disturb hours, webhook), the profile and the password.
 import { useEffect, useState } from "preact/hooks";
+import { PasswordForm, ProfileForm } from "./account";
 import type { Page, Session } from "./api";
 import type { Store } from "./store";
 
@@ -117,6 +118,10 @@ export function Settings({ s, onClose }: { s: Store; onClose: () => void }) {
         <button type="submit">Save preferences</button> <span role="status">{saved}</span>
       </form>
       )}
+      <h3>Profile</h3>
+      <ProfileForm s={s} />
+      <h3>Password</h3>
+      <PasswordForm s={s} />
       <h3>Sessions</h3>
       <ul class="sessions" aria-label="Sessions">
         {sessions.map((x) => (

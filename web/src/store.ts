@@ -38,6 +38,8 @@ export class Store {
   presence = new Map<string, string>();
   /** conversation -> user -> seq that user has read (others' markers, from `read` frames). */
   reads = new Map<string, Map<string, number>>();
+  /** conversation -> whether the signed-in user muted it (known once it was opened). */
+  muted = new Map<string, boolean>();
   /** conversation -> user -> until when "typing" shows. */
   typing = new Map<string, Map<string, number>>();
   selected: string | null = null;
@@ -46,6 +48,8 @@ export class Store {
   notifications = 0;
   error: string | null = null;
   notice: string | null = null;
+  /** News about the user's conversations, in words (e.g. removed from a group). */
+  info: string | null = null;
   private listeners = new Set<() => void>();
   private lastTypingSent = 0;
 
@@ -84,7 +88,10 @@ export class Store {
   /** Runs `fn`, showing an API error in words instead of throwing. */
   async attempt<T>(fn: () => Promise<T>): Promise<T | undefined> {
     try {
-      this.error = null;
+      if (this.error !== null) {
+        this.error = null;
+        this.changed();
+      }
       return await fn();
     } catch (e) {
       this.error = e instanceof Error ? e.message : String(e);
@@ -112,7 +119,9 @@ export class Store {
     this.conversations.clear();
     this.threads.clear();
     this.reads.clear();
+    this.muted.clear();
     this.typing.clear();
+    this.info = null;
     this.selected = null;
     this.showSettings = false;
     this.notifications = 0;
@@ -206,6 +215,31 @@ export class Store {
     const t = this.thread(id);
     if (t.oldest === null) await this.attempt(() => this.loadLatest(id));
     this.markRead(id);
+    await this.attempt(() => this.loadConversationState(id));
+  }
+
+  /** Others' read markers from before the page opened (later ones come as `read` frames, and
+   * a marker only moves forward), and whether this user muted the conversation. */
+  async loadConversationState(id: string): Promise<void> {
+    const markers = await this.api.call<{ items: { user_id: string; seq: number }[] }>(
+      "GET",
+      `/conversations/${id}/read-markers`,
+    );
+    const users = this.reads.get(id) ?? new Map<string, number>();
+    this.reads.set(id, users);
+    for (const m of markers.items) users.set(m.user_id, Math.max(users.get(m.user_id) ?? 0, m.seq));
+    const mute = await this.api.call<{ muted: boolean }>("GET", `/conversations/${id}/notifications`);
+    this.muted.set(id, mute.muted);
+    this.changed();
+  }
+
+  /** Mute (until unmuted) or unmute one conversation: no notifications, messages still come. */
+  async setMuted(id: string, muted: boolean): Promise<void> {
+    await this.attempt(async () => {
+      const r = await this.api.call<{ muted: boolean }>("PUT", `/conversations/${id}/notifications`, { muted });
+      this.muted.set(id, r.muted);
+      this.changed();
+    });
   }
 
   /** The latest page, replacing what was loaded (also after an unrecovered resume). */
@@ -461,6 +495,8 @@ export class Store {
         break;
       case "member.removed":
         if (id && f.user_id === this.me) {
+          const gone = this.conversations.get(id);
+          if (gone && f.removed_by !== this.me) this.info = `You were removed from ${this.title(gone)}.`;
           this.conversations.delete(id);
           if (this.selected === id) this.selected = null;
         } else if (id) {

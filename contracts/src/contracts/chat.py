@@ -25,6 +25,7 @@ __all__ = [
     "EditMessage",
     "GetConversation",
     "GetHistory",
+    "GetReadMarkers",
     "GetTyping",
     "GetUnread",
     "History",
@@ -32,6 +33,7 @@ __all__ = [
     "ListConversations",
     "MarkRead",
     "MemberAdded",
+    "MemberReadMarker",
     "MemberRemoved",
     "MessageDeleted",
     "MessageEdited",
@@ -39,6 +41,7 @@ __all__ = [
     "PostMessage",
     "PostResult",
     "ReadMarker",
+    "ReadMarkers",
     "ReadUpdated",
     "RemoveMember",
     "SetTyping",
@@ -115,6 +118,20 @@ class ReadMarker(msgspec.Struct, frozen=True, kw_only=True):
     conversation_id: Id
     seq: Seq
     unread_count: Annotated[int, msgspec.Meta(ge=0)]
+
+
+class MemberReadMarker(msgspec.Struct, frozen=True, kw_only=True):
+    """One member's read marker: the highest ``seq`` they have read (0: nothing yet)."""
+
+    user_id: Id
+    seq: Seq
+
+
+class ReadMarkers(msgspec.Struct, frozen=True, kw_only=True):
+    """Every member's read marker in one conversation, by user id."""
+
+    conversation_id: Id
+    items: Annotated[list[MemberReadMarker], msgspec.Meta(max_length=1000)]
 
 
 class UnreadCount(msgspec.Struct, frozen=True, kw_only=True):
@@ -293,6 +310,18 @@ class MarkRead(Command, frozen=True, kw_only=True):
     user_id: Id
     conversation_id: Id
     seq: Seq
+
+
+class GetReadMarkers(Command, frozen=True, kw_only=True):
+    """Every member's read marker in a conversation; the caller must be a member."""
+
+    TYPE = "chat.get_read_markers"
+    STREAM = COMMANDS
+    KEY = "conversation_id"
+    RESULT = ReadMarkers
+
+    user_id: Id
+    conversation_id: Id
 
 
 class SetTyping(Command, frozen=True, kw_only=True):

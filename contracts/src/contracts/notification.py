@@ -18,6 +18,7 @@ from contracts.base import Command, Event, Id, UtcDatetime
 __all__ = [
     "ConversationNotifications",
     "DeliveryRequested",
+    "GetConversationNotifications",
     "GetNotificationPreferences",
     "GetUnreadCount",
     "ListNotifications",
@@ -223,6 +224,18 @@ class SetConversationNotifications(Command, frozen=True, kw_only=True):
     conversation_id: Id
     muted_until: UtcDatetime | None = None
     level: NotificationLevel | None = None
+
+
+class GetConversationNotifications(Command, frozen=True, kw_only=True):
+    """A user's settings for one conversation (defaults when never set)."""
+
+    TYPE = "notification.get_conversation"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = ConversationNotifications
+
+    user_id: Id
+    conversation_id: Id
 
 
 class SetViewing(Command, frozen=True, kw_only=True):

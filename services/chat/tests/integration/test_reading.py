@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chat.bootstrap import Chat
+from chat.domain.errors import NotFoundError
 from contracts import chat as wire
 
 from .scenario import group, post, uid
@@ -71,3 +72,19 @@ async def test_total_unread_sums_every_conversation(chat: Chat) -> None:
     assert counts.total == 4
     await mark(chat, me, two, 3)
     assert (await chat.reading.unread(wire.GetUnread(user_id=me))).total == 1
+
+
+async def test_every_members_read_marker_is_listed_to_members_only(chat: Chat) -> None:
+    alice, bob, carol, stranger = uid(), uid(), uid(), uid()
+    conv = await group(chat, alice, bob, carol)
+    for body in ("a1", "a2", "a3"):
+        await post(chat, conv, alice, body)
+    await mark(chat, bob, conv, 2)
+
+    ask = wire.GetReadMarkers(user_id=carol, conversation_id=conv)
+    listed = await chat.reading.read_markers(ask)
+    assert listed.conversation_id == conv
+    assert {m.user_id: m.seq for m in listed.items} == {alice: 0, bob: 2, carol: 0}
+
+    with pytest.raises(NotFoundError):
+        await chat.reading.read_markers(wire.GetReadMarkers(user_id=stranger, conversation_id=conv))

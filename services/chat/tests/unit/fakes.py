@@ -131,6 +131,9 @@ class Store:
     async def marker(self, conversation_id: str, user_id: str) -> int:
         return self.markers.get((conversation_id, user_id), 0)
 
+    async def markers_in(self, conversation_id: str) -> dict[str, int]:
+        return {u: n for (c, u), n in self.markers.items() if c == conversation_id}
+
     async def advance(self, conversation_id: str, user_id: str, seq: int) -> int:
         key = (conversation_id, user_id)
         self.markers[key] = max(self.markers[key], min(seq, len(self.msgs[conversation_id])))

@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from fastapi import APIRouter, FastAPI
 from fastapi_offline import FastAPIOffline
 
-from gateway.api import rest_auth, rest_chat, rest_notifications, rest_users
+from gateway.api import rest_auth, rest_chat, rest_muting, rest_notifications, rest_users
 from gateway.api.errors import install_error_handlers
 from gateway.api.events import CACHE_GROUP, INSTANCE_GROUP, GatewayEvents
 from gateway.api.graphql import install_graphql
@@ -102,8 +102,8 @@ def api_router() -> APIRouter:
     """Every REST route under ``/api/v1``."""
     router = APIRouter(prefix=API_PREFIX)
     # Routes are matched in order, one by one: conversations (posts, history, reads) first, as
-    # they carry most of the traffic. The prefixes are disjoint, so the order changes nothing else.
-    for module in (rest_chat, rest_auth, rest_users, rest_notifications):
+    # they carry most of the traffic. The paths are disjoint, so the order changes nothing else.
+    for module in (rest_chat, rest_muting, rest_auth, rest_users, rest_notifications):
         router.include_router(module.router)
     return router
 

@@ -11,6 +11,7 @@ import pytest
 from contracts import realtime, registry, user
 from contracts.base import utcnow
 from contracts.notification import (
+    GetConversationNotifications,
     ListNotifications,
     NotificationCreated,
     SetConversationNotifications,
@@ -162,6 +163,31 @@ async def test_a_muted_conversation_notifies_nobody_until_the_mute_ends(
     await chat_facts.post(conversation, alice, "after the mute")
     items = await eventually(lambda: listed(service, bob), lambda items: len(items) == 2)
     assert items[0].preview == "after the mute"
+
+
+async def test_a_conversations_mute_reads_back_until_it_is_lifted(
+    service: Service, user_ids: Any
+) -> None:
+    (bob,) = user_ids(1)
+    conversation, other = f"c-{bob}", f"o-{bob}"
+    prefs = service.handlers.preferences
+    ask = GetConversationNotifications(user_id=bob, conversation_id=conversation)
+    assert (await prefs.get_conversation(ask)).muted_until is None  # never set: defaults
+    until = utcnow() + timedelta(days=1)
+    await prefs.set_conversation(
+        SetConversationNotifications(
+            user_id=bob, conversation_id=conversation, muted_until=until, level="mentions"
+        )
+    )
+    got = await prefs.get_conversation(ask)
+    assert (got.conversation_id, got.muted_until, got.level) == (conversation, until, "mentions")
+    untouched = GetConversationNotifications(user_id=bob, conversation_id=other)
+    assert (await prefs.get_conversation(untouched)).muted_until is None
+    await prefs.set_conversation(
+        SetConversationNotifications(user_id=bob, conversation_id=conversation)
+    )
+    lifted = await prefs.get_conversation(ask)
+    assert (lifted.muted_until, lifted.level) == (None, None)
 
 
 async def _now() -> Any:

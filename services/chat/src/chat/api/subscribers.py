@@ -61,6 +61,7 @@ def command_handlers(
         wire.DeleteMessage: command(messages.delete),
         wire.GetHistory: command(messages.history),
         wire.MarkRead: command(reading.mark_read),
+        wire.GetReadMarkers: command(reading.read_markers),
         wire.GetUnread: command(reading.unread),
         wire.SetTyping: command(typing.set_typing),
         wire.GetTyping: command(typing.who),

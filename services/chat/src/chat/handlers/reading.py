@@ -36,6 +36,16 @@ class Reading:
         unread = await self._reading.unread(conv.id, cmd.user_id)
         return wire.ReadMarker(conversation_id=conv.id, seq=marker, unread_count=unread)
 
+    async def read_markers(self, cmd: wire.GetReadMarkers) -> wire.ReadMarkers:
+        """Every member's read marker; a non-member is answered as for an absent conversation."""
+        conv, _ = await member_view(self._conversations, cmd.conversation_id, cmd.user_id)
+        found = await self._reading.markers_in(conv.id)
+        items = [
+            wire.MemberReadMarker(user_id=user_id, seq=found.get(user_id, 0))
+            for user_id in sorted(m.user_id for m in conv.members)
+        ]
+        return wire.ReadMarkers(conversation_id=conv.id, items=items)
+
     async def unread(self, cmd: wire.GetUnread) -> wire.UnreadCounts:
         """The caller's total unread count and the conversations that have some."""
         counts = await self._reading.unread_all(cmd.user_id)

@@ -108,6 +108,10 @@ class ReadStore(Protocol):
         """Move the marker up to ``seq`` if that is forward; returns the marker now."""
         ...
 
+    async def markers_in(self, conversation_id: str) -> dict[str, int]:
+        """Every member's read marker, by user id."""
+        ...
+
     async def unread(self, conversation_id: str, user_id: str) -> int:
         """The member's unread count in one conversation."""
         ...

@@ -24,6 +24,14 @@ class SqlReading:
             )
         return int(value or 0)
 
+    async def markers_in(self, conversation_id: str) -> dict[str, int]:
+        """Every member's read marker, by user id."""
+        query = select(members.c.user_id, members.c.last_read_seq).where(
+            members.c.conversation_id == conversation_id
+        )
+        async with self._engine.connect() as conn:
+            return {row[0]: int(row[1] or 0) for row in await conn.execute(query)}
+
     async def advance(self, conversation_id: str, user_id: str, seq: int) -> int:
         """``UPDATE ... WHERE last_read_seq < seq``: concurrent marks can only move it forward."""
         async with self._engine.begin() as conn:

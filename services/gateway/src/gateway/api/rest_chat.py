@@ -17,6 +17,7 @@ from contracts.chat import (
     EditMessage,
     GetConversation,
     GetHistory,
+    GetReadMarkers,
     History,
     LeaveConversation,
     ListConversations,
@@ -24,10 +25,11 @@ from contracts.chat import (
     PostMessage,
     PostResult,
     ReadMarker,
+    ReadMarkers,
     RemoveMember,
 )
 from gateway.api import shapes
-from gateway.api.rest_common import Deps, Me, cached_get, json_response, no_content
+from gateway.api.rest_common import Deps, Me, cached_get, fresh_get, json_response, no_content
 from gateway.api.schemas import ConversationCreate, MembersAdd, MessageEdit, MessagePost, ReadBody
 from gateway.domain import errors
 from gateway.domain.bounds import MAX_SEQ
@@ -238,3 +240,17 @@ async def mark_read(conversation_id: IdPath, body: ReadBody, me: Me, deps: Deps)
             "unread_count": marker.unread_count,
         }
     )
+
+
+@router.get("/{conversation_id}/read-markers")
+async def read_markers(conversation_id: IdPath, request: Request, me: Me, deps: Deps) -> Response:
+    """Every member's read marker: ``{conversation_id, items: [{user_id, seq}]}`` (members only)."""
+
+    async def load(_: list[str]) -> object:
+        found: ReadMarkers = await deps.backend.call(
+            GetReadMarkers(user_id=me.user_id, conversation_id=conversation_id), me.ctx
+        )
+        items = [{"user_id": m.user_id, "seq": m.seq} for m in found.items]
+        return {"conversation_id": found.conversation_id, "items": items}
+
+    return await fresh_get(request, load)

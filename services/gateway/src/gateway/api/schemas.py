@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.text import CONTROL_MESSAGE, forbidden_control
 from gateway.domain.bounds import MAX_SEQ
@@ -143,3 +143,14 @@ class NotificationPreferencesPut(_Body):
     clear_dnd: bool = False
     clear_webhook: bool = False
     rotate_webhook_secret: bool = False
+
+
+class ConversationNotificationsPut(_Body):
+    """``PUT /conversations/{id}/notifications``: the whole setting (unset fields: defaults).
+
+    ``muted`` without ``muted_until`` mutes until unmuted; ``level`` overrides the caller's
+    level in this conversation only (null: their level)."""
+
+    muted: bool = False
+    muted_until: AwareDatetime | None = None
+    level: Literal["all", "mentions", "none"] | None = None

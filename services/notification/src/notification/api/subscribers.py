@@ -68,6 +68,7 @@ def fleet_handlers(h: Handlers) -> dict[type[Message], Handler]:
         cmd.GetUnreadCount: _command(lambda c: h.reading.get_unread_count(c.user_id)),
         cmd.GetNotificationPreferences: _command(lambda c: h.preferences.get(c.user_id)),
         cmd.UpdateNotificationPreferences: _command(h.preferences.update),
+        cmd.GetConversationNotifications: _command(h.preferences.get_conversation),
         cmd.SetConversationNotifications: _command(h.preferences.set_conversation),
         cmd.SetViewing: _command(h.projections.set_viewing),
         chat.MessagePosted: _event(h.messages.on_message_posted),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contracts.notification import (
     ConversationNotifications,
+    GetConversationNotifications,
     NotificationPreferences,
     SetConversationNotifications,
     UpdateNotificationPreferences,
@@ -93,6 +94,19 @@ class PreferenceHandlers:
         if command.webhook_url is not None or command.rotate_webhook_secret:
             return await self._webhooks.issue_secret(command.user_id)
         return None
+
+    async def get_conversation(
+        self, command: GetConversationNotifications
+    ) -> ConversationNotifications:
+        """A user's settings for one conversation (defaults when never set)."""
+        async with self._store.unit() as unit:
+            audience = await unit.audience(command.user_id)
+        settings = audience.conversations.get(command.conversation_id, ConversationSettings())
+        return ConversationNotifications(
+            conversation_id=command.conversation_id,
+            muted_until=settings.muted_until,
+            level=settings.level,
+        )
 
     async def set_conversation(
         self, command: SetConversationNotifications
