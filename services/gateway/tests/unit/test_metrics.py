@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 from prometheus_client import REGISTRY
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -71,6 +72,25 @@ async def test_paths_no_route_serves_share_one_series() -> None:
         for s in m.samples
     ]
     assert "/wp-admin" not in raw and "/.env" not in raw
+
+
+async def test_a_route_behind_nested_router_prefixes_is_labelled_with_its_whole_template() -> None:
+    inner = APIRouter(prefix="/things")
+
+    @inner.get("/{thing_id}")
+    async def thing(thing_id: str) -> dict[str, str]:
+        return {"id": thing_id}
+
+    outer = APIRouter(prefix="/api/v1")
+    outer.include_router(inner)
+    api = FastAPI()
+    api.include_router(outer)
+    labels = {"method": "GET", "route": "/api/v1/things/{thing_id}", "status": "200"}
+    before = sample("parley_gateway_http_requests_total", labels)
+    transport = httpx.ASGITransport(app=RequestTracking(api, max_body_bytes=1024))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+        assert (await client.get(f"/api/v1/things/{new_message_id()}")).status_code == 200
+    assert sample("parley_gateway_http_requests_total", labels) == before + 1
 
 
 def test_the_send_queue_reports_the_type_of_every_frame_it_drops() -> None:

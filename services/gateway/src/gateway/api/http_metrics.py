@@ -43,9 +43,14 @@ _timers: dict[tuple[str, str], Histogram] = {}
 
 
 def route_of(scope: Scope) -> str:
-    """The template of the route that served the request, or ``unmatched``."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    """The template of the route that served the request, or ``unmatched``.
+
+    FastAPI routes included through routers with prefixes (``/api/v1`` + ``/conversations``)
+    leave the route *as declared* in ``scope["route"]``; the full template is in FastAPI's route
+    context of the request, read first (tests/unit/test_metrics.py fails if that moves).
+    """
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
 
 
