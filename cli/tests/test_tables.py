@@ -23,7 +23,7 @@ def render(table: Table) -> list[str]:
 def test_the_cluster_table_has_one_row_per_node_with_its_role_slots_and_health() -> None:
     status = ClusterStatus(
         nodes=(
-            NodeStatus(7001, True, "aaaaaaaa1111", "master", slots=((0, 5460),), cluster_state="ok"),
+            NodeStatus(7001, True, "aaaaaaaa1111", "master", "", ((0, 5460),), "ok"),
             NodeStatus(7002, True, "bbbbbbbb2222", "replica", "aaaaaaaa1111", cluster_state="ok"),
             NodeStatus(7003, False),
         ),
@@ -48,7 +48,8 @@ def test_the_streams_table_lists_groups_with_lag_and_pending() -> None:
     ]
     header, *lines = render(streams_table(rows))
     assert header.split()[:4] == ["stream", "parts", "length", "dlq"]
-    assert lines[0].split() == ["chat.events", "8", "120", "2", "notification", "3/1,", "user", "0/0"]
+    first = ["chat.events", "8", "120", "2", "notification", "3/1,", "user", "0/0"]
+    assert lines[0].split() == first
     assert lines[1].split() == ["auth.commands", "4", "0", "0", "-"]
 
 
