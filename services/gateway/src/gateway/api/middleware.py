@@ -144,7 +144,7 @@ class RequestTracking:
 
         token = use_context(ctx)
         corr = correlation_id.set(ctx.request_id)
-        http_metrics.IN_FLIGHT.inc()
+        http_metrics.in_flight += 1
         try:
             declared = headers.get("content-length")
             if declared is not None and (
@@ -159,7 +159,7 @@ class RequestTracking:
                     await _too_large(send_tracked)
         finally:
             elapsed = time.perf_counter() - started
-            http_metrics.IN_FLIGHT.dec()
+            http_metrics.in_flight -= 1
             http_metrics.observe(scope, status, elapsed)
             elapsed_ms = elapsed * 1000
             log.info(
