@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
+from websockets.sync.client import connect
 
 from parley.fleet import Fleet
-from tests.e2e.monitoring_stack import DEPLOY, Monitoring, binary, monitoring, until
+
+from .conftest import next_frame
+from .monitoring_stack import DEPLOY, Monitoring, binary, monitoring, until
 
 pytestmark = pytest.mark.e2e
 
@@ -162,3 +167,46 @@ def test_every_metric_the_dashboards_and_alerts_name_is_exported_by_the_fleet(
         for where, expr in expressions.items()
     }
     assert {k: v for k, v in missing.items() if v} == {}
+
+
+def _sample(fleet: Fleet, name: str, labels: dict[str, str] | None = None) -> float:
+    """One sample of the gateway's /metrics (0 when absent)."""
+    text = httpx.get(f"{fleet.admin_url()}/metrics", timeout=5).text
+    wanted = (labels or {}).items()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in wanted):
+                return float(sample.value)
+    return 0.0
+
+
+def test_a_message_delivered_over_a_websocket_is_timed_from_its_creation(
+    fleet: Fleet, register: Callable[[], Any]
+) -> None:
+    alice, bob = register(), register()
+    r = alice.post("/conversations", {"kind": "direct", "member_ids": [bob.id]})
+    assert r.status_code == 201, r.text
+    conv = r.json()["id"]
+    delivered = _sample(fleet, "parley_gateway_ws_delivery_seconds_count")
+    posted = {"type": "message.posted"}
+    sent = _sample(fleet, "parley_gateway_ws_frames_sent_total", posted)
+    closes = _sample(fleet, "parley_gateway_ws_closes_total", {"code": "1000", "by": "client"})
+    with connect(f"{fleet.ws}?token={bob.access_token}", open_timeout=10) as ws:
+        next_frame(ws, {"ready"})
+        assert _sample(fleet, "parley_gateway_ws_connections") >= 1
+        body = {"body": "timed", "client_msg_id": uuid.uuid4().hex}
+        assert alice.post(f"/conversations/{conv}/messages", body).status_code == 201
+        assert next_frame(ws, {"message.posted"})["message"]["body"] == "timed"
+    assert _sample(fleet, "parley_gateway_ws_delivery_seconds_count") == delivered + 1
+    assert _sample(fleet, "parley_gateway_ws_frames_sent_total", posted) == sent + 1
+    # A live delivery on loopback takes well under the histogram's top bucket (10 s).
+    within = _sample(fleet, "parley_gateway_ws_delivery_seconds_bucket", {"le": "10.0"})
+    assert within == _sample(fleet, "parley_gateway_ws_delivery_seconds_count")
+    until(
+        lambda: (
+            _sample(fleet, "parley_gateway_ws_closes_total", {"code": "1000", "by": "client"})
+            == closes + 1
+        ),
+        timeout=5,
+        what="the client's close counted",
+    )
