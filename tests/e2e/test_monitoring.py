@@ -77,6 +77,16 @@ def test_prometheus_scrapes_every_service_of_the_fleet(stack: Monitoring, fleet:
         what="the gateway's request counter in Prometheus",
     )
     assert {s["metric"]["status"] for s in series} >= {"401"}
+    # Every service reads its consumer groups' state from Redis (as its own ACL user) for the bus
+    # gauges the alerts use.
+    services = {"auth", "user", "chat", "notification", "gateway"}
+
+    def reporting() -> bool:
+        query = "count by (service) (parley_bus_oldest_pending_age_seconds)"
+        found = stack.query("/api/v1/query", query=query)["result"]
+        return {r["metric"]["service"] for r in found} == services
+
+    until(reporting, timeout=20, what="every service's bus gauges in Prometheus")
 
 
 def test_a_killed_service_fires_the_service_down_alert_that_reaches_the_webhook(
