@@ -246,3 +246,21 @@ def test_streams_lists_every_declared_stream_with_its_groups(
     assert rows["gateway.events"]["partitions"] == SPEC.partitions
     assert rows["gateway.events"]["groups"][group]["lag"] >= 1
     assert "chat.events" in rows
+
+
+def test_streams_prints_a_table_of_streams_with_their_groups_lag_and_pending(
+    redis_url: str, sync_client: Any
+) -> None:
+    user, group = f"u{uuid.uuid4().hex}", f"g{uuid.uuid4().hex[:8]}"
+    publish(sync_client, user)
+    sync_client.xgroup_create(SPEC.key_for(user), group, "0")
+    result = CliRunner().invoke(app, ["streams", "--redis-url", redis_url], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    header, *rows = [line for line in result.stdout.splitlines() if line.strip()]
+    assert header.split()[:4] == ["stream", "parts", "length", "dlq"]
+    (row,) = [line for line in rows if line.split()[0] == "gateway.events"]
+    cells = row.split()
+    assert cells[1] == str(SPEC.partitions)
+    assert int(cells[2]) >= 1
+    assert f"{group} " in row  # the group with its lag/pending
+    assert any(line.split()[0] == "chat.events" for line in rows)

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
+DASHBOARDS = ROOT / "deploy" / "grafana" / "dashboards"
 SERVICES = ("auth", "user", "chat", "notification", "gateway")
 
 
@@ -36,7 +37,8 @@ def test_every_alert_has_an_expression_a_severity_a_summary_and_a_runbook() -> N
         assert rule["alert"] and rule["expr"].strip(), rule
         assert rule["labels"]["severity"] in {"page", "ticket"}, rule["alert"]
         assert rule["annotations"]["summary"], rule["alert"]
-        if rule["alert"] != "DeadLettersGrowing":  # any growth counts: it fires at once
+        # Events, not states: any dead letter added, any promotion, fires at once.
+        if rule["alert"] not in {"DeadLettersGrowing", "RedisFailover"}:
             assert re.fullmatch(r"\d+[smh]", rule["for"]), rule["alert"]
     names = [rule["alert"] for rule in rules]
     assert len(names) == len(set(names))
@@ -70,8 +72,8 @@ def test_every_runbook_link_points_at_a_section_of_the_operations_doc() -> None:
 
 def test_parley_metrics_used_by_alerts_and_dashboard_are_defined_in_the_code() -> None:
     # An alert on a metric nobody exports never fires: the names must exist in the sources.
-    dashboard = (ROOT / "deploy" / "grafana" / "dashboards" / "parley-overview.json").read_text()
-    used = set(re.findall(r"parley_[a-z_]+", (PROMETHEUS / "alerts.yml").read_text() + dashboard))
+    dashboards = "".join(path.read_text() for path in DASHBOARDS.glob("*.json"))
+    used = set(re.findall(r"parley_[a-z_]+", (PROMETHEUS / "alerts.yml").read_text() + dashboards))
     used.discard("parley_")
     sources = "\n".join(
         path.read_text() for path in (ROOT / "shared" / "src").rglob("*.py")
@@ -104,18 +106,23 @@ def test_every_service_is_scraped_on_the_port_compose_gives_it() -> None:
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
 
 
-def test_the_dashboard_is_provisioned_from_prometheus() -> None:
-    dashboard = json.loads(
-        (ROOT / "deploy" / "grafana" / "dashboards" / "parley-overview.json").read_text()
-    )
+def test_the_fleet_dashboards_are_there_and_provisioned_from_prometheus() -> None:
     datasource = _load(
         ROOT / "deploy" / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
     )
     uid = datasource["datasources"][0]["uid"]
-    assert dashboard["panels"]
-    for panel in dashboard["panels"]:
-        assert panel["datasource"]["uid"] == uid
-        assert all(target["expr"] for target in panel["targets"])
+    dashboards = {path.stem: json.loads(path.read_text()) for path in DASHBOARDS.glob("*.json")}
+    fleet = {"parley-api", "parley-websocket", "parley-bus", "parley-service", "parley-redis"}
+    assert fleet <= set(dashboards)
+    uids = [d["uid"] for d in dashboards.values()]
+    assert len(uids) == len(set(uids))
+    for name, dashboard in dashboards.items():
+        assert dashboard["panels"], name
+        ids = [panel["id"] for panel in dashboard["panels"]]
+        assert len(ids) == len(set(ids)), name
+        for panel in dashboard["panels"]:
+            assert panel["datasource"]["uid"] == uid, (name, panel["title"])
+            assert panel["targets"] and all(t["expr"] for t in panel["targets"]), panel["title"]
 
 
 @pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
@@ -126,3 +133,53 @@ def test_promtool_accepts_the_rules() -> None:
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+def test_the_alert_rules_pass_their_unit_tests() -> None:
+    # deploy/prometheus/alerts_test.yml: input series, and when each alert fires (or does not).
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(PROMETHEUS / "alerts_test.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_has_a_unit_test_that_fires_it() -> None:
+    tests = _load(PROMETHEUS / "alerts_test.yml")
+    assert tests["rule_files"] == ["alerts.yml"]
+    fired = {
+        re.search(r'alertname="([A-Za-z0-9]+)"', case["expr"]).group(1)  # type: ignore[union-attr]
+        for test in tests["tests"]
+        for case in test.get("promql_expr_test", [])
+        if case["expr"].startswith("ALERTS{") and case["exp_samples"]
+    }
+    quiet = {
+        case["alertname"]
+        for test in tests["tests"]
+        for case in test.get("alert_rule_test", [])
+        if not case["exp_alerts"]
+    }
+    names = {rule["alert"] for rule in _rules()}
+    assert names - fired == set(), "alerts no test fires"
+    assert names - quiet == set(), "alerts no test shows quiet (before `for:`, or healthy)"
+
+
+@pytest.mark.skipif(shutil.which("amtool") is None, reason="amtool not installed")
+def test_amtool_accepts_the_alertmanager_config() -> None:
+    result = subprocess.run(
+        ["amtool", "check-config", str(ROOT / "deploy" / "alertmanager" / "alertmanager.yml")],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_alert_reaches_the_oncall_webhook() -> None:
+    config = _load(ROOT / "deploy" / "alertmanager" / "alertmanager.yml")
+    receivers = {r["name"]: r for r in config["receivers"]}
+    routed = [config["route"]["receiver"], *(r["receiver"] for r in config["route"]["routes"])]
+    for name in routed:
+        hooks = receivers[name]["webhook_configs"]
+        assert hooks and all(h["url"].startswith("http") and h["send_resolved"] for h in hooks)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from parley.cluster import ClusterError, ClusterStatus, LocalCluster, parse_ports, ports_from_env
+from parley.tables import cluster_table, show
 from shared.service.paths import state_dir
 
 app = typer.Typer(help="The local Redis Cluster: 3 masters + 3 replicas on loopback.")
@@ -32,14 +33,7 @@ def cluster_for(ports: str | None) -> LocalCluster:
 
 
 def print_status(status: ClusterStatus) -> None:
-    for n in status.nodes:
-        if not n.running:
-            typer.echo(f"{n.port}  down")
-            continue
-        slots = ",".join(f"{a}-{b}" for a, b in n.slots) or "-"
-        health = "ok" if n.cluster_state == "ok" and not n.error else (n.error or n.cluster_state)
-        follows = f" of {n.master_id[:8]}" if n.role == "replica" else ""
-        typer.echo(f"{n.port}  {n.node_id[:8]}  {n.role}{follows}  slots {slots}  {health}")
+    show(cluster_table(status))
     typer.echo("cluster: ok" if status.ok else "cluster: NOT ok: " + "; ".join(status.problems))
 
 

@@ -24,6 +24,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from parley.tables import show, streams_table
 from parley.trace_view import trace_tree
 from shared.bus import admin
 from shared.bus.deadletter import DeadLetters, Provenance
@@ -105,13 +106,7 @@ def streams_cmd(
         for row in result:
             _emit(row)
         return
-    typer.echo(f"{'stream':<24}{'parts':>6}{'length':>10}{'dlq':>6}  groups (lag/pending)")
-    for row in result:
-        groups = ", ".join(f"{g} {v['lag']}/{v['pending']}" for g, v in row["groups"].items())
-        typer.echo(
-            f"{row['stream']:<24}{row['partitions']:>6}{row['length']:>10}"
-            f"{row['dead_letters']:>6}  {groups or '-'}"
-        )
+    show(streams_table(result))
 
 
 @app.command("tail")

@@ -17,6 +17,7 @@ from honcho import manager as honcho_manager
 
 from parley.cluster import ClusterError, LocalCluster, ports_from_env
 from parley.fleet import SERVICES, service_script
+from parley.tables import fleet_table, show
 from shared.service.paths import state_dir
 
 
@@ -91,14 +92,16 @@ def _await_ready(host: str, timeout: float, done: threading.Event) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
         return
     gateway = next(s for s in FLEET if s.name == "gateway")
-    lines = ["", "Parley is up:", f"  chat in a browser: http://{host}:{gateway.port()}/"]
+    admin = "admin: health, metrics"
+    rows = []
     for s in FLEET:
-        role = "public API" if s.name == "gateway" else "admin"
-        lines.append(f"  {s.name:<13} http://{host}:{s.port()}  ({role})")
+        role = "public API" if s.name == "gateway" else admin
+        rows.append((s.name, f"http://{host}:{s.port()}", role))
         if s.name == "gateway":
-            lines.append(f"  {'gateway':<13} http://{host}:{_gateway_admin_port()}  (admin)")
-    lines.append("  Ctrl-C stops everything.")
-    print("\n".join(lines), flush=True)
+            rows.append(("gateway", f"http://{host}:{_gateway_admin_port()}", admin))
+    print(f"\nParley is up:\n  chat in a browser: http://{host}:{gateway.port()}/", flush=True)
+    show(fleet_table(rows))
+    print("  Ctrl-C stops everything.", flush=True)
 
 
 def up(

@@ -135,3 +135,30 @@ async def test_metrics_report_lag_pending_and_dead_letters_per_partition(
     assert registry.get_sample_value("parley_bus_dlq_size", {"stream": spec.name}) == 3
     assert registry.get_sample_value("parley_bus_pending", labels) == 0
     assert registry.get_sample_value("parley_bus_lag", labels) == 0
+
+
+async def test_handler_time_is_recorded_per_message_type(
+    client: AnyRedis, spec: StreamSpec
+) -> None:
+    registry = CollectorRegistry()
+    metrics = BusMetrics(registry)
+    pub = Publisher(client, producer="bustest", stream_of=lambda _: spec)
+    for n in range(3):
+        await pub.publish(Tick(key="b", n=n))
+    seen: list[int] = []
+
+    async def handle(msg: Tick, env: Envelope) -> None:
+        seen.append(msg.n)
+
+    async with Consumer(
+        client,
+        group="timed",
+        handlers={Tick: handle},
+        settings=FAST,
+        metrics=metrics,
+        stream_of=lambda _: spec,
+    ):
+        await eventually(lambda: len(seen) == 3)
+    labels = {"stream": spec.name, "group": "timed", "type": Tick.TYPE}
+    assert registry.get_sample_value("parley_bus_handler_seconds_count", labels) == 3
+    assert (registry.get_sample_value("parley_bus_handler_seconds_sum", labels) or 0) > 0

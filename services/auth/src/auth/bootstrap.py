@@ -35,6 +35,7 @@ from auth.store.sql_unit_of_work import SqlUnitOfWork
 from auth.store.tables import outbox as outbox_table
 from contracts import registry
 from shared.bus import Consumer, ConsumerSettings, Publisher
+from shared.bus.metrics import process_metrics
 from shared.bus.publisher import StreamOf
 from shared.keys import KeySpace
 from shared.locks import RedisLock
@@ -266,12 +267,13 @@ def build(
     """The auth service's ASGI app on a started runtime."""
     settings = runtime.settings
     assert isinstance(settings, Settings) and runtime.database is not None
-    publisher = Publisher(runtime.redis, producer="auth")
+    publisher = Publisher(runtime.redis, producer="auth", metrics=process_metrics())
     parts = wire(runtime.redis, runtime.database.engine, settings, publisher=publisher)
     consumer = Consumer(
         runtime.redis,
         group="auth",
         handlers=parts.commands.table(),
+        metrics=process_metrics(),
         settings=consumer_settings,
         producer="auth",
         instance_id=settings.instance,
@@ -280,6 +282,7 @@ def build(
         runtime.redis,
         group=REVOCATIONS_GROUP,
         handlers=parts.revocations.table(),
+        metrics=process_metrics(),
         settings=consumer_settings,
         producer="auth",
         instance_id=settings.instance,

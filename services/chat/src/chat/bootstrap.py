@@ -30,6 +30,7 @@ from contracts import registry
 from contracts.base import Message
 from contracts.topology import StreamSpec
 from shared.bus import Consumer, ConsumerSettings, Publisher
+from shared.bus.metrics import process_metrics
 from shared.keys import KeySpace
 from shared.pubsub import PubSub
 from shared.ratelimit import RateLimiter, RateLimitPolicy
@@ -71,7 +72,7 @@ def wire(
     ttl: TtlPolicy = TTL,
 ) -> Chat:
     """Stores, handlers and the event sink on a Redis client and a migrated database."""
-    publisher = Publisher(redis, producer="chat")
+    publisher = Publisher(redis, producer="chat", metrics=process_metrics())
     events = BusEvents(publisher, PubSub(redis))
     sql_messages = SqlMessages(engine)
     recent = RecentMessages(redis, KEYS, rule=ttl["recent"])
@@ -151,6 +152,7 @@ def consumer(
         redis,
         group="chat",
         handlers=handlers,
+        metrics=process_metrics(),
         instance_id=instance_id,
         settings=(settings or ConsumerSettings()).model_copy(update={"idempotent": IDEMPOTENT}),
         stream_of=stream_of,

@@ -36,6 +36,7 @@ from gateway.handlers.tokens import TokenVerifier
 from gateway.store.redis_connection_slots import RedisConnectionSlots
 from gateway.store.redis_revocations import RedisRevokedSessions
 from shared.bus import ConsumerSettings, Publisher, Requester
+from shared.bus.metrics import process_metrics
 from shared.keys import KeySpace
 from shared.pubsub import PubSub
 from shared.ratelimit import RateLimitPolicy
@@ -112,7 +113,7 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     """The gateway's public ASGI app on a started runtime, with the admin routes beside the API."""
     settings = runtime.settings
     assert isinstance(settings, Settings)
-    publisher = Publisher(runtime.redis, producer="gateway")
+    publisher = Publisher(runtime.redis, producer="gateway", metrics=process_metrics())
     # One PubSub for the reply channel and the real-time channels: they share its subscriber
     # connections (one per Redis primary), named <instance>-pubsub in CLIENT LIST.
     pubsub = PubSub(runtime.redis)

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.applications import Starlette
 
 from shared.bus import Consumer, ConsumerSettings, Publisher
+from shared.bus.metrics import process_metrics
 from shared.cache import Cache, InvalidationBus
 from shared.keys import KeySpace
 from shared.outbox import Outbox
@@ -86,7 +87,7 @@ def assemble(
     """
     pubsub = PubSub(client)
     if publisher is None:
-        publisher = Publisher(client, producer="user")
+        publisher = Publisher(client, producer="user", metrics=process_metrics())
     outbox = Outbox(engine, outbox_table, publisher)
     invalidations = InvalidationBus(pubsub, KEYS)
     on = settings.cache_enabled

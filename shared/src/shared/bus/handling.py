@@ -110,8 +110,8 @@ class Runner:
                     return Outcome.RETURNED
                 continue
             if self._metrics is not None:
-                self._metrics.handler_seconds.labels(self.spec.name, self.group).observe(
-                    time.perf_counter() - started
+                self._metrics.observe_handler(
+                    self.spec.name, self.group, d.envelope.type, time.perf_counter() - started
                 )
             if is_command:
                 reply = codec.encode(_as_reply(result))

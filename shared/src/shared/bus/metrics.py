@@ -34,8 +34,9 @@ class BusMetrics:
         )
         self.handler_seconds = Histogram(
             "parley_bus_handler_seconds",
-            "Handler latency",
-            ("stream", "group"),
+            "Handler time of one message, by stream, group and message type (a command's type is "
+            "the command: the per-command latency of its service)",
+            ("stream", "group", "type"),
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
             registry=reg,
         )
@@ -55,12 +56,21 @@ class BusMetrics:
         self.dlq_size = Gauge(
             "parley_bus_dlq_size", "Entries in the dead-letter stream", ("stream",), registry=reg
         )
+        self._handler_children: dict[tuple[str, str, str], Histogram] = {}
         self.groups_recreated = Counter(
             "parley_bus_groups_recreated",
             "Consumer groups recreated after NOGROUP",
             _PART,
             registry=reg,
         )
+
+    def observe_handler(self, stream: str, group: str, kind: str, seconds: float) -> None:
+        """Record one handler's time (the labelled child is cached: no ``labels()`` per message)."""
+        key = (stream, group, kind)
+        child = self._handler_children.get(key)
+        if child is None:
+            child = self._handler_children[key] = self.handler_seconds.labels(*key)
+        child.observe(seconds)
 
     async def refresh(self, client: AnyRedis, spec: StreamSpec, group: str) -> None:
         """Read lag, pending, oldest pending age and dead-letter size of ``group`` on ``spec``."""
@@ -82,3 +92,15 @@ class BusMetrics:
                     age = max(0.0, (now_ms - int(oldest.split("-")[0])) / 1000)
                 self.oldest_pending_age.labels(*labels).set(age)
         self.dlq_size.labels(spec.name).set(await client.xlen(spec.dead_letter_key()))
+
+
+_process_metrics: BusMetrics | None = None
+
+
+def process_metrics() -> BusMetrics:
+    """The process's one :class:`BusMetrics` in the default registry (what ``/metrics`` serves):
+    a service passes it to its publishers and consumers."""
+    global _process_metrics
+    if _process_metrics is None:
+        _process_metrics = BusMetrics()
+    return _process_metrics

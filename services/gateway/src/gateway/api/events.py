@@ -28,6 +28,7 @@ from contracts.base import Envelope
 from contracts.topology import GroupSpec
 from shared.bus import Consumer, ConsumerSettings
 from shared.bus.admin import sweep_instance_groups
+from shared.bus.metrics import process_metrics
 from shared.redis.client import AnyRedis
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class GatewayEvents:
             client,
             group=self.group,
             handlers=handlers,
+            metrics=process_metrics(),
             instance_id=instance_id,
             settings=settings,
             producer="gateway",

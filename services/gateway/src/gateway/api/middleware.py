@@ -12,6 +12,7 @@ For every HTTP request:
 * The client's address: the peer, or behind a trusted proxy the right-most untrusted
   ``X-Forwarded-For`` hop (:mod:`gateway.domain.proxies`); it is what per-address limits count.
 * One access-log line per request: method, path, status, latency, request id, client address.
+* RED metrics per route template (:mod:`gateway.api.http_metrics`), from the same timing.
 * Security headers on every response (:mod:`gateway.api.security_headers`).
 * Headers that route code leaves in ``scope["gateway.headers"]`` (rate-limit headers) are added
   to the response, whatever its shape.
@@ -29,6 +30,7 @@ import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.base import new_message_id
+from gateway.api import http_metrics
 from gateway.api.security_headers import (
     API_CSP,
     DOC_PATHS,
@@ -142,6 +144,7 @@ class RequestTracking:
 
         token = use_context(ctx)
         corr = correlation_id.set(ctx.request_id)
+        http_metrics.in_flight += 1
         try:
             declared = headers.get("content-length")
             if declared is not None and (
@@ -155,7 +158,10 @@ class RequestTracking:
                 if not sent_start:
                     await _too_large(send_tracked)
         finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
+            elapsed = time.perf_counter() - started
+            http_metrics.in_flight -= 1
+            http_metrics.observe(scope, status, elapsed)
+            elapsed_ms = elapsed * 1000
             log.info(
                 "%s %s %d %.1fms",
                 scope["method"],

@@ -35,10 +35,12 @@ from gateway.handlers.realtime_lifecycle import (
     open_connection,
 )
 from gateway.handlers.realtime_limits import SocketLimits
+from gateway.handlers.realtime_metrics import count_close, count_sent, track_connections
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.subscriptions import ChannelHub
 from gateway.handlers.tokens import AccessClaims, TokenError, TokenExpiredError
 from shared.bus import Publisher
+from shared.bus.metrics import process_metrics
 from shared.ratelimit import RateLimiter, RateLimitPolicy
 
 log = logging.getLogger(__name__)
@@ -85,7 +87,7 @@ def install_realtime(
     proxies: TrustedProxies | None = None,
 ) -> Realtime:
     """Mount ``/ws`` on ``app``; revoked sessions' sockets close; shutdown closes the rest."""
-    publisher = Publisher(deps.runtime.redis, producer="gateway")
+    publisher = Publisher(deps.runtime.redis, producer="gateway", metrics=process_metrics())
     options = options or RealtimeOptions.from_env()
     rt = Realtime(
         deps=deps,
@@ -98,6 +100,7 @@ def install_realtime(
         proxies=proxies or TrustedProxies(deps.settings.trusted_proxies),
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
+    track_connections(rt.connections.__len__)
     app.state.realtime = rt
     app.state.before_shutdown = rt.going_away  # shared.service.runner.DrainingServer runs it
 
@@ -263,6 +266,7 @@ async def _refuse(
 async def _close(websocket: WebSocket, close: Close) -> None:
     if websocket.application_state == WebSocketState.DISCONNECTED:
         return
+    count_close(close.code, by="server")
     with contextlib.suppress(Exception):
         await websocket.close(close.code, close.reason)
 
@@ -273,6 +277,7 @@ async def _write(websocket: WebSocket, conn: Connection) -> None:
         if isinstance(item, Close):
             return
         await websocket.send_text(item.text)
+        count_sent(item.kind, item.born)
 
 
 async def _read(websocket: WebSocket, conn: Connection) -> None:
@@ -280,6 +285,7 @@ async def _read(websocket: WebSocket, conn: Connection) -> None:
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
+                count_close(message.get("code") or 1005, by="client")
                 return
             data = message.get("text")
             conn.receive(data if data is not None else message.get("bytes") or b"")

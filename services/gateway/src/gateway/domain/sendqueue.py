@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -34,34 +35,46 @@ class Outgoing:
 
     text: str
     droppable: bool
+    kind: str = ""
+    """The frame's ``type`` (for metrics)."""
+    born: float = 0.0
+    """Unix time the live message it carries was created, else 0 (for the delivery latency)."""
 
 
 class SendQueue:
     """A FIFO of frames with at most ``capacity`` entries and the drop policy above."""
 
-    def __init__(self, capacity: int, *, droppable_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        *,
+        droppable_limit: int | None = None,
+        on_drop: Callable[[str], None] | None = None,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.droppable_limit = max(1, capacity // 2) if droppable_limit is None else droppable_limit
         self.dropped = 0
         """Droppable frames refused or evicted so far."""
+        self._on_drop = on_drop
+        """Told the ``kind`` of every droppable frame refused or evicted."""
         self._items: deque[Outgoing] = deque()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def offer(self, text: str, *, droppable: bool) -> Offer:
+    def offer(self, text: str, *, droppable: bool, kind: str = "", born: float = 0.0) -> Offer:
         """Queue a frame if the policy lets it in."""
         if droppable:
             if len(self._items) >= self.droppable_limit:
-                self.dropped += 1
+                self._drop(kind)
                 return Offer.DROPPED
-            self._items.append(Outgoing(text, True))
+            self._items.append(Outgoing(text, True, kind, born))
             return Offer.QUEUED
         if len(self._items) >= self.capacity and not self._evict_droppable():
             return Offer.OVERFLOW
-        self._items.append(Outgoing(text, False))
+        self._items.append(Outgoing(text, False, kind, born))
         return Offer.QUEUED
 
     def pop(self) -> Outgoing | None:
@@ -72,6 +85,11 @@ class SendQueue:
         for i, item in enumerate(self._items):
             if item.droppable:
                 del self._items[i]
-                self.dropped += 1
+                self._drop(item.kind)
                 return True
         return False
+
+    def _drop(self, kind: str) -> None:
+        self.dropped += 1
+        if self._on_drop is not None:
+            self._on_drop(kind)

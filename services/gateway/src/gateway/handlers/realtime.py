@@ -44,6 +44,7 @@ from gateway.domain.sendqueue import Offer, Outgoing, SendQueue
 from gateway.handlers.backend import BackendError, RequestContext
 from gateway.handlers.realtime_frames import ServerFrame, server_frame
 from gateway.handlers.realtime_limits import REFUSED
+from gateway.handlers.realtime_metrics import count_dropped
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.realtime_recovery import CommandCaller, recover, resume
 from gateway.handlers.subscriptions import ChannelHub
@@ -87,7 +88,9 @@ class Connection:
         self.options = options
         self._hub = hub
         self._backend = backend
-        self._queue = SendQueue(options.send_queue, droppable_limit=options.droppable_limit)
+        self._queue = SendQueue(
+            options.send_queue, droppable_limit=options.droppable_limit, on_drop=count_dropped
+        )
         self._wake = asyncio.Event()
         self._close: Close | None = None
         self._closing = asyncio.Event()
@@ -127,12 +130,13 @@ class Connection:
         """Queue a frame for the client (a dict is essential)."""
         if isinstance(frame, dict):
             frame = ServerFrame(frame)
-        self._push(frame.encode(), droppable=frame.droppable)
+        self._push(frame.encode(), droppable=frame.droppable, kind=frame.data["type"])
 
-    def _push(self, text: str, *, droppable: bool) -> None:
+    def _push(self, text: str, *, droppable: bool, kind: str, born: float = 0.0) -> None:
         if self._close is not None:
             return
-        if self._queue.offer(text, droppable=droppable) is Offer.OVERFLOW:
+        if self._queue.offer(text, droppable=droppable, kind=kind, born=born) is Offer.OVERFLOW:
+            count_dropped(kind)
             log.info("closing connection %s: too slow", self.identity.connection_id)
             self.close(close_codes.SLOW_CONSUMER, "send queue full")
         self._wake.set()
@@ -415,7 +419,7 @@ class Connection:
         text = frame.encode()
         verdict = cursor.live(seq, text)
         if verdict is Verdict.DELIVER:
-            self._push(text, droppable=False)
+            self._push(text, droppable=False, kind="message.posted", born=frame.born)
         elif verdict is Verdict.GAP:
             self.start_recovery(conv, reason="gap")
 
@@ -455,9 +459,9 @@ class Connection:
         self._recoveries[conversation_id] = task
         task.add_done_callback(lambda _: self._recoveries.pop(conversation_id, None))
 
-    def push_text(self, text: str) -> None:
-        """Queue an already encoded essential frame."""
-        self._push(text, droppable=False)
+    def push_text(self, text: str, *, kind: str = "message.posted") -> None:
+        """Queue an already encoded essential frame (a recovered message unless ``kind`` says)."""
+        self._push(text, droppable=False, kind=kind)
 
     async def resume(self, conversation_id: str, last_seen: int) -> None:
         """The client's ``resume`` for one conversation: subscribe, then catch up."""

@@ -25,6 +25,8 @@ class ServerFrame:
 
     data: dict[str, Any]
     droppable: bool = False
+    born: float = 0.0
+    """Unix time the live message it carries was created (``message.posted``), else 0."""
 
     def encode(self) -> str:
         """The frame as JSON text."""
@@ -80,7 +82,8 @@ def server_frame(message: Message) -> ServerFrame | None:
     """The client frame of a channel message, or None for types clients do not see."""
     match message:
         case chat.MessagePosted():
-            return ServerFrame(posted(message.message))
+            m = message.message
+            return ServerFrame(posted(m), born=m.created_at.timestamp())
         case chat.MessageEdited():
             m = message.message
             data = {"type": "message.edited", "conversation_id": m.conversation_id}

@@ -25,6 +25,7 @@ from notification.handlers.projections import ProjectionHandlers
 from notification.handlers.reading import ReadingHandlers
 from notification.store.redis_delivery import DeliveryRequested, job_of
 from shared.bus import Consumer, ConsumerSettings, Handler, PermanentError
+from shared.bus.metrics import process_metrics
 from shared.redis.client import AnyRedis
 
 GROUP = "notification"
@@ -115,6 +116,7 @@ def build_consumers(
         client,
         group=GROUP,
         handlers=fleet_handlers(handlers),
+        metrics=process_metrics(),
         instance_id=instance_id,
         settings=(settings or ConsumerSettings()).model_copy(update={"idempotent": IDEMPOTENT}),
     )
@@ -122,6 +124,7 @@ def build_consumers(
         client,
         group=GROUP,
         handlers={DeliveryRequested: delivery_handler(handlers.delivering)},
+        metrics=process_metrics(),
         instance_id=instance_id,
         settings=delivery_settings or settings,
     )

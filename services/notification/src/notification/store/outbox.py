@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from notification.store.tables import outbox as outbox_table
 from shared.bus import Publisher
+from shared.bus.metrics import process_metrics
 from shared.outbox import Outbox
 from shared.redis.client import AnyRedis
 
@@ -21,7 +22,7 @@ PRODUCER = "notification"
 
 def service_publisher(client: AnyRedis) -> Publisher:
     """The publisher of the service's stream entries."""
-    return Publisher(client, producer=PRODUCER)
+    return Publisher(client, producer=PRODUCER, metrics=process_metrics())
 
 
 def service_outbox(engine: AsyncEngine, publisher: Publisher) -> Outbox:

@@ -12,6 +12,7 @@ from contracts import gateway as gateway_contracts
 from contracts import user as wire
 from contracts.base import Envelope, ErrorCode, Message, Reply
 from shared.bus import Consumer, ConsumerSettings, Handler, PermanentError
+from shared.bus.metrics import process_metrics
 from shared.redis.client import AnyRedis
 from user.domain.errors import InvalidInputError, NotFoundError
 from user.handlers.preferences import PreferenceHandlers
@@ -90,6 +91,7 @@ def build_consumer(
         client,
         group=GROUP,
         handlers=handlers,
+        metrics=process_metrics(),
         instance_id=instance_id,
         settings=settings,
         producer=GROUP,
