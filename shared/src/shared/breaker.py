@@ -8,7 +8,7 @@ once (the caller raises its typed :class:`CircuitOpenError`, carrying ``retry_af
 success closes the breaker, its failure opens it for another cooldown.
 
 The check on the fast path is an attribute read (``breaker.state is CLOSED``) and a method call;
-a success while closed with no failures counted costs one comparison. Each state change logs one
+a success while closed with no failures counted costs two comparisons. Each state change logs one
 line and moves the ``parley_breaker_state`` gauge and ``parley_breaker_transitions`` counter; a
 refused call logs nothing.
 """
