@@ -2,7 +2,9 @@
 
 A fleet and a cluster of its own (``PARLEY_TEST_OUTAGE_PORTS``, 7191-7196), since the outage would
 break every other test's. The nodes keep their data (AOF) and cluster configuration, as after a
-power cut; the services are not restarted.
+power cut; the services are not restarted. While the cluster is down, the gateway's circuit
+breakers open and it refuses requests at once (503 with Retry-After) instead of spending its
+Redis retry budget on each.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 
 from parley.cluster import LocalCluster
@@ -56,6 +59,50 @@ def _post_until_accepted(user: Any, conv: str, body: str, within: float) -> None
         time.sleep(0.5)
 
 
+def _gateway_samples(fleet: Fleet, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The gateway's samples of one metric, by their labels."""
+    text = httpx.get(f"{fleet.admin_url('gateway')}/metrics", timeout=5).text
+    return {
+        tuple(sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    }
+
+
+def _open_breakers(fleet: Fleet) -> set[str]:
+    states = _gateway_samples(fleet, "parley_breaker_state")
+    return {dict(labels)["breaker"] for labels, value in states.items() if value == 2}
+
+
+def _retries(fleet: Fleet) -> float:
+    return sum(_gateway_samples(fleet, "parley_redis_retries_total").values())
+
+
+def _refused_while_down(fleet: Fleet, user: Any, conv: str) -> None:
+    """With the cluster down: once the gateway's breakers are open, requests are refused with
+    503 and Retry-After, and they no longer spend Redis retries (each would spend its budget)."""
+    deadline = time.monotonic() + 30
+    while "redis:slot-map" not in _open_breakers(fleet):
+        assert time.monotonic() < deadline, "the gateway's slot-map breaker did not open"
+        r = user.post(f"/conversations/{conv}/messages", {"body": "down", "client_msg_id": "x"})
+        assert r.status_code in (503, 504), r.text
+    retries_before = _retries(fleet)
+    refused = 20
+    for n in range(refused):
+        body = {"body": f"down {n}", "client_msg_id": uuid.uuid4().hex}
+        r = user.post(f"/conversations/{conv}/messages", body)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "unavailable"
+        assert 1 <= int(r.headers["Retry-After"]) <= 60
+        r = user.get(f"/conversations/{conv}/messages")
+        assert r.status_code == 503, r.text
+        assert "Retry-After" in r.headers
+    # Without breakers every request spends several retries (its rate limits alone); with them
+    # open, only the odd half-open probe does.
+    assert _retries(fleet) - retries_before < refused / 2
+
+
 def test_the_fleet_serves_and_delivers_again_after_the_whole_cluster_restarts(
     fleet: Fleet, outage_cluster: LocalCluster, register: Callable[[], Any]
 ) -> None:
@@ -71,7 +118,8 @@ def test_the_fleet_serves_and_delivers_again_after_the_whole_cluster_restarts(
         assert next_frame(ws, {"message.posted"})["message"]["body"] == "before"
 
         outage_cluster.down()
-        time.sleep(5)  # every service's reads, subscriptions and leases fail meanwhile
+        # Every service's reads, subscriptions and leases fail meanwhile.
+        _refused_while_down(fleet, alice, conv)
         assert httpx.get(f"{fleet.url('chat')}/health/ready", timeout=5).status_code == 503
         outage_cluster.up()
         fleet.wait_ready(SERVICES, timeout=60)

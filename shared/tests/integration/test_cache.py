@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -251,3 +252,26 @@ def test_cache_keys_follow_the_key_grammar(client: AnyRedis, keyspace: KeySpace)
     assert cache.key("u1", 7) == keyspace.key("cache", tag="profile:u1", rest="g7")
     with pytest.raises(KeyGrammarError):
         cache.key("u{1}", 0)
+
+
+async def test_with_redis_unreachable_reads_come_from_the_loader_and_log_one_line(
+    keyspace: KeySpace, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    down = await create_client(
+        RedisSettings(url=f"redis://127.0.0.1:{port}", cluster=False, retry_attempts=0)
+    )
+    cache = Cache(down, keyspace, "profile", Profile, rule=RULE)
+    loader = CountingLoader(result=Profile("u1", "Ada"))
+    try:
+        with caplog.at_level("INFO", logger="shared.cache.core"):
+            for _ in range(20):
+                assert await cache.get_or_load("u1", loader) == Profile("u1", "Ada")
+    finally:
+        await down.aclose()
+    assert loader.calls == 20
+    lines = [r.getMessage() for r in caplog.records if r.name == "shared.cache.core"]
+    assert len(lines) == 1, lines
+    assert "unavailable" in lines[0] and "profile" in lines[0]

@@ -117,7 +117,13 @@ def build(runtime: ServiceRuntime, *, consumer_settings: ConsumerSettings | None
     # One PubSub for the reply channel and the real-time channels: they share its subscriber
     # connections (one per Redis primary), named <instance>-pubsub in CLIENT LIST.
     pubsub = PubSub(runtime.redis)
-    requester = Requester(runtime.redis, publisher, instance_id=settings.instance, pubsub=pubsub)
+    requester = Requester(
+        runtime.redis,
+        publisher,
+        instance_id=settings.instance,
+        pubsub=pubsub,
+        breaker=settings.breaker(),
+    )
     deps = wire(runtime, requester)
     events = [
         GatewayEvents(

@@ -22,6 +22,7 @@ from shared.bus.errors import (
     DeadLetterError,
     PermanentError,
     RequestTimeoutError,
+    TargetCircuitOpen,
     UnknownStreamError,
 )
 from shared.bus.handling import Handler
@@ -46,6 +47,7 @@ __all__ = [
     "Publisher",
     "RequestTimeoutError",
     "Requester",
+    "TargetCircuitOpen",
     "UnknownStreamError",
     "admin",
     "current",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from shared.breaker import CircuitOpenError
+
 
 class BusError(Exception):
     """Base of every error the event bus raises."""
@@ -15,6 +17,11 @@ class RequestTimeoutError(BusError):
         self.message_id = message_id
         self.timeout = timeout
         super().__init__(f"no reply to {command_type} {message_id} within {timeout:.3f}s")
+
+
+class TargetCircuitOpen(CircuitOpenError, BusError):
+    """A command refused without being sent: the breaker of its target (the commands stream of
+    one service) is open after requests to it failed or went unanswered."""
 
 
 class UnknownStreamError(BusError):

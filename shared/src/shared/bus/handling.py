@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 from contracts import codec
 from contracts.base import Command, DecodeError, Empty, Envelope, ErrorCode, Message, Reply, utcnow
 from contracts.topology import StreamSpec
+from shared.breaker import CircuitOpenError
 from shared.bus import context, naming, wire
 from shared.bus.deadletter import DeadLetters, Provenance
 from shared.bus.errors import PermanentError
@@ -97,6 +98,12 @@ class Runner:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
+                if is_command and isinstance(e, CircuitOpenError):
+                    # A dependency's breaker is open: the caller hears it now, with when to retry,
+                    # rather than after the retries outlive its deadline.
+                    await self._replies.send(d.envelope, _unavailable(e))
+                    self._count(d, "unavailable")
+                    return Outcome.DISCARDED
                 now = utcnow()
                 first_failure = first_failure or now
                 if isinstance(e, PermanentError) or attempts >= self._settings.max_deliveries:
@@ -251,6 +258,14 @@ class Runner:
             self._metrics.handled.labels(
                 self.spec.name, str(d.partition), self.group, outcome
             ).inc()
+
+
+def _unavailable(error: CircuitOpenError) -> Reply[Any]:
+    return Reply.failure(
+        ErrorCode.UNAVAILABLE,
+        "a dependency is unavailable; retry later",
+        retry_after=round(error.retry_after, 3),
+    )
 
 
 def _as_reply(result: Any) -> Reply[Any]:

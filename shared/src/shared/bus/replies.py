@@ -6,6 +6,10 @@ channels) through :class:`shared.pubsub.PubSub`, which follows the channel's slo
 :meth:`Requester.request` stamps the command with ``reply_to`` and a deadline, publishes it, and
 waits for the reply whose causation id is the command's id. Replies are at-most-once (pub/sub):
 a reply lost in a failover surfaces as :class:`~shared.bus.errors.RequestTimeoutError`.
+
+Each target (a service's commands stream) has a circuit breaker: requests that go unanswered or
+cannot be sent open it, and while it is open :meth:`Requester.request` raises
+:class:`~shared.bus.errors.TargetCircuitOpen` at once instead of waiting out the timeout.
 """
 
 from __future__ import annotations
@@ -17,10 +21,12 @@ from datetime import timedelta
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from contracts import codec, registry
 from contracts.base import Command, Envelope, Reply, utcnow
-from shared.bus.errors import RequestTimeoutError
+from shared.breaker import CLOSED, Breakers, BreakerSettings, CircuitOpenError
+from shared.bus.errors import RequestTimeoutError, TargetCircuitOpen
 from shared.bus.publisher import Publisher
 from shared.pubsub import PubSub, Subscription
 from shared.redis.client import AnyRedis
@@ -73,7 +79,10 @@ class Requester:
         *,
         instance_id: str,
         pubsub: PubSub | None = None,
+        breaker: BreakerSettings | None = None,
     ) -> None:
+        self.breakers = Breakers("command", breaker)
+        """One breaker per target commands stream (``command:chat.commands``...)."""
         self.pubsub = pubsub or PubSub(client)
         """Where the reply channel is subscribed: pass the process's own to share its
         subscriber connections (they are multiplexed, one per primary)."""
@@ -106,10 +115,14 @@ class Requester:
         """Send ``command`` and return its reply (``ok`` or an error with a stable code).
 
         The command's deadline is now + ``timeout`` (default: the command class's ``TIMEOUT``);
-        raises RequestTimeoutError when no reply arrives by then.
+        raises RequestTimeoutError when no reply arrives by then, and TargetCircuitOpen without
+        sending while the target's breaker is open.
         """
         if self._subscription is None:
             raise RuntimeError("use the Requester as 'async with' before requesting")
+        breaker = self.breakers.get(command.STREAM)
+        if breaker.state is not CLOSED and not breaker.allow():
+            raise TargetCircuitOpen(breaker.name, breaker.retry_after())
         wait = command.TIMEOUT if timeout is None else timeout
         deadline = utcnow() + timedelta(seconds=wait)
         future: asyncio.Future[ReplyFrame] = asyncio.get_running_loop().create_future()
@@ -119,9 +132,16 @@ class Requester:
             await self._publisher.publish(command, envelope=envelope)
             frame = await asyncio.wait_for(future, wait)
         except TimeoutError:
+            breaker.record_failure()
             raise RequestTimeoutError(command.TYPE, envelope.id, wait) from None
+        except CircuitOpenError:
+            raise  # Redis refused without trying: no news about the target
+        except (RedisError, OSError):
+            breaker.record_failure()
+            raise
         finally:
             self._waiting.pop(envelope.id, None)
+        breaker.record_success()
         result: Reply[Any] = codec.decode(type(command).reply_type(), frame.payload)
         return result
 

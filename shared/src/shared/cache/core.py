@@ -110,6 +110,7 @@ class Cache(Generic[T]):
         self._misses = metrics.MISSES.labels(*labels)
         self._corrupt = metrics.CORRUPT.labels(*labels)
         self._unavailable = metrics.UNAVAILABLE.labels(*labels)
+        self._failing = False  # logged once when Redis starts failing, once when it answers again
         self._loads = metrics.LOADS.labels(*labels)
         self._early = metrics.EARLY_REFRESHES.labels(*labels)
         self._lock_waits = metrics.LOCK_WAITS.labels(*labels)
@@ -141,18 +142,32 @@ class Cache(Generic[T]):
         """The cached value of ``key``, loading (once across processes) on a miss.
 
         The cache fails open: when Redis itself fails, the caller gets the loader's value (counted
-        in ``parley_cache_unavailable_total``); errors of the loader reach the caller unchanged.
+        in ``parley_cache_unavailable_total``; one log line when the failures start, one when
+        they stop); errors of the loader reach the caller unchanged.
         """
         if not self.enabled or _bypass.get():
             return await loader()
         try:
-            return await self._get_or_load(key, loader, tags)
+            value = await self._get_or_load(key, loader, tags)
         except RedisError as e:
             if getattr(e, _FROM_LOADER, False):
                 raise
-            self._unavailable.inc()
-            log.warning("cache %s unavailable, loading directly: %s", self.namespace, e)
+            self._redis_failed(e)
             return await loader()
+        if self._failing:
+            self._failing = False
+            log.info("cache %s: Redis answers again, caching resumes", self.namespace)
+        return value
+
+    def _redis_failed(self, error: RedisError) -> None:
+        self._unavailable.inc()
+        if not self._failing:
+            self._failing = True
+            log.warning(
+                "cache %s: Redis unavailable, serving from the source until it answers: %s",
+                self.namespace,
+                error,
+            )
 
     async def _get_or_load(
         self, key: str, loader: Callable[[], Awaitable[T | None]], tags: Iterable[str]
@@ -266,8 +281,7 @@ class Cache(Generic[T]):
             await self._store(rkey, value, tags, delta=delta, lock=lock, token=token)
         except RedisError as e:
             # The value is good; only caching it failed. The next read loads again.
-            self._unavailable.inc()
-            log.warning("cache %s: storing failed: %s", self.namespace, e)
+            self._redis_failed(e)
         return value
 
     # -- writes and invalidation --------------------------------------------------------------

@@ -80,6 +80,7 @@ async def _create_cluster(settings: RedisSettings, policy: RetryPolicy) -> Resil
     client = ResilientRedisCluster(
         policy=policy,
         pool_timeout=settings.pool_timeout,
+        breaker=settings.breaker,
         startup_nodes=_startup_nodes(settings),
         max_connections=settings.max_connections,
         ssl=settings.use_tls,
@@ -119,7 +120,7 @@ def _create_single(settings: RedisSettings, policy: RetryPolicy) -> ResilientRed
     pool = WaitingConnectionPool(
         max_connections=settings.max_connections, timeout=settings.pool_timeout, **options
     )
-    client = ResilientRedis(policy=policy, connection_pool=pool)
+    client = ResilientRedis(policy=policy, breaker=settings.breaker, connection_pool=pool)
     # The client owns the pool it was built with, so ``aclose()`` disconnects it too.
     client.auto_close_connection_pool = True
     return client

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from shared.breaker import CircuitOpenError
+
 
 class RedisUnavailable(RedisConnectionError):
     """Redis could not serve a command within the retry budget; the last failure is chained."""
@@ -19,3 +21,13 @@ class PoolExhausted(RedisUnavailable):
 
 class TopologyUnavailable(RedisUnavailable):
     """The cluster's slot map could not be read, or it does not cover every slot."""
+
+
+class RedisCircuitOpen(CircuitOpenError, RedisUnavailable):
+    """Refused without a try: the breaker of the cluster (its slot map cannot be read) or of a
+    single-node server is open. ``retry_after`` says when it probes again."""
+
+
+class NodeCircuitOpen(RedisCircuitOpen):
+    """Refused without a try: the breaker of the node that serves the key is open. The client
+    re-reads the slot map and retries within its budget (a failover may move the slot)."""

@@ -8,6 +8,13 @@ with exponential backoff and equal jitter. redis-py still does what it does well
 and ASK (refreshing its slot map), re-reads the topology after a connection error, and waits on
 TRYAGAIN; our loop adds the backoff between whole attempts. :class:`ResilientRedis` does the same
 for a single node on redis-py's ``BlockingConnectionPool``.
+
+Circuit breakers (:mod:`shared.breaker`) stop an outage from costing every command its whole
+retry budget. The cluster client has one per node (a refused command re-reads the slot map now and
+then and retries within its budget, since a failover may move the slot to a live node) and one for
+the slot map: when no node answers ``CLUSTER SLOTS``, commands and pipelines fail at once with
+:class:`~shared.redis.errors.RedisCircuitOpen` until a probe reads the map again. A single-node
+client has one breaker for its server.
 """
 
 from __future__ import annotations
@@ -42,7 +49,14 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT, KeyT
 
 from shared import metrics
-from shared.redis.errors import PoolExhausted, RedisUnavailable, TopologyUnavailable
+from shared.breaker import CLOSED, Breakers, BreakerSettings, CircuitBreaker
+from shared.redis.errors import (
+    NodeCircuitOpen,
+    PoolExhausted,
+    RedisCircuitOpen,
+    RedisUnavailable,
+    TopologyUnavailable,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,8 @@ class RetryPolicy:
 
 def retry_reason(error: BaseException) -> str | None:
     """Why ``error`` is worth a retry (the metric label), or None when it is not transient."""
+    if isinstance(error, RedisCircuitOpen):
+        return "breaker" if isinstance(error, NodeCircuitOpen) else None
     if isinstance(error, PoolExhausted | AuthenticationError | AuthorizationError):
         return None  # Already waited, or will fail the same way again.
     if isinstance(error, TopologyUnavailable | SlotNotCoveredError):
@@ -168,7 +184,14 @@ class ResilientRedisCluster(RedisCluster):
     redis-py splits by slot run as ordinary commands, one per slot, so they do wait.
     """
 
-    def __init__(self, *, policy: RetryPolicy, pool_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        pool_timeout: float,
+        breaker: BreakerSettings | None = None,
+        **kwargs: Any,
+    ) -> None:
         retry = _OuterLoopAwareRetry(
             EqualJitterBackoff(cap=policy.cap, base=policy.base),
             policy.attempts,
@@ -178,6 +201,11 @@ class ResilientRedisCluster(RedisCluster):
         self._policy = policy
         self._pool_timeout = pool_timeout
         self._gates: dict[str, asyncio.Semaphore] = {}
+        self.node_breakers = Breakers("redis", breaker)
+        """One breaker per node, by ``host:port``."""
+        self.slot_map_breaker = CircuitBreaker("redis:slot-map", breaker)
+        """Opens when the slot map cannot be read from any node (the whole cluster is down)."""
+        self._map_refreshed_at = 0.0
         metrics.track_pools(self)
 
     async def initialize(
@@ -185,13 +213,27 @@ class ResilientRedisCluster(RedisCluster):
         additional_startup_nodes_info: list[tuple[str, int]] | None = None,
         last_failed_node_name: str | None = None,
     ) -> RedisCluster:
-        """Read the slot map; a map that cannot be read or is incomplete is TopologyUnavailable."""
+        """Read the slot map; a map that cannot be read or is incomplete is TopologyUnavailable.
+
+        While the slot-map breaker is open this raises RedisCircuitOpen without trying.
+        """
+        if not self._initialize:
+            return self
+        breaker = self.slot_map_breaker
+        if breaker.state is not CLOSED and not breaker.allow():
+            raise RedisCircuitOpen(breaker.name, breaker.retry_after())
         try:
-            return await super().initialize(additional_startup_nodes_info, last_failed_node_name)
+            client = await super().initialize(additional_startup_nodes_info, last_failed_node_name)
         except RedisClusterException as e:
+            breaker.record_failure()
             if type(e) is not RedisClusterException:
                 raise
             raise TopologyUnavailable(str(e)) from e
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            breaker.record_failure()
+            raise
+        breaker.record_success()
+        return client
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         """Run one command: wait for a connection if needed, retry transient failures."""
@@ -236,10 +278,20 @@ class ResilientRedisCluster(RedisCluster):
         if reason in ("readonly", "redirects"):
             # redis-py refreshes its map itself after connection errors and CLUSTERDOWN, not here.
             self._initialize = True
+        elif reason == "breaker":
+            # A node's breaker refused: a failover may have moved its slots. Re-read the map, at
+            # most twice a second, so a herd of refused commands does not flood the live nodes.
+            now = time.monotonic()
+            if now - self._map_refreshed_at >= 0.5:
+                self._map_refreshed_at = now
+                self._initialize = True
 
     async def _execute_command(
         self, target_node: ClusterNode, *args: KeyT | EncodableT, **kwargs: Any
     ) -> Any:
+        breaker = self.node_breakers.get(target_node.name)
+        if breaker.state is not CLOSED and not breaker.allow():
+            raise NodeCircuitOpen(breaker.name, breaker.retry_after())
         gate = self._gates.get(target_node.name)
         if gate is None:
             gate = self._gates[target_node.name] = asyncio.Semaphore(target_node.max_connections)
@@ -248,9 +300,14 @@ class ResilientRedisCluster(RedisCluster):
         else:
             await gate.acquire()  # Free permit: returns without suspending.
         try:
-            return await self._execute_within_pool(target_node, *args, **kwargs)
+            result = await self._execute_within_pool(target_node, *args, **kwargs)
+        except Exception as e:
+            _record(breaker, e)
+            raise
         finally:
             gate.release()
+        breaker.record_success()
+        return result
 
     async def _wait_for_connection(self, gate: asyncio.Semaphore, node: ClusterNode) -> None:
         metrics.POOL_WAITS.inc()
@@ -371,14 +428,34 @@ class WaitingConnectionPool(BlockingConnectionPool):
 class ResilientRedis(Redis):
     """A single-node :class:`Redis` with the same retry loop and metrics as the cluster client."""
 
-    def __init__(self, *, policy: RetryPolicy, **kwargs: Any) -> None:
+    def __init__(
+        self, *, policy: RetryPolicy, breaker: BreakerSettings | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self._policy = policy
+        kw = self.connection_pool.connection_kwargs
+        self.breaker = CircuitBreaker(
+            f"redis:{kw.get('host', kw.get('path', '?'))}:{kw.get('port', '')}".rstrip(":"),
+            breaker,
+        )
+        """The server's breaker: while open, commands raise RedisCircuitOpen without a try."""
         metrics.track_pools(self)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         """Run one command, retrying transient failures with backoff."""
-        return await run_command(super().execute_command, args, options, self._policy, _no_op)
+        return await run_command(self._guarded, args, options, self._policy, _no_op)
+
+    async def _guarded(self, *args: Any, **options: Any) -> Any:
+        breaker = self.breaker
+        if breaker.state is not CLOSED and not breaker.allow():
+            raise RedisCircuitOpen(breaker.name, breaker.retry_after())
+        try:
+            result = await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+        except Exception as e:
+            _record(breaker, e)
+            raise
+        breaker.record_success()
+        return result
 
     def pool_stats(self) -> Iterator[tuple[str, int, int]]:
         """``(server, open, in_use)`` for the pool gauges."""
@@ -389,6 +466,23 @@ class ResilientRedis(Redis):
         in_use = pool._in_use_connections
         opened = sum(1 for c in (*free, *in_use) if c.is_connected)
         yield name, opened, len(in_use)
+
+
+def _record(breaker: CircuitBreaker, error: BaseException) -> None:
+    """Count ``error`` against the node's breaker when it says the node cannot be reached.
+
+    That is a failed connection attempt, or a reply that timed out. A connection lost under a
+    command is not: redis-py also closes connections in use itself (see :func:`closed_under_us`),
+    and the retry reconnects, failing there if the node is really gone. A full pool is this
+    client's congestion. An error reply (MOVED, TRYAGAIN, CLUSTERDOWN...) proves the node answers.
+    """
+    if isinstance(error, RedisTimeoutError):
+        breaker.record_failure()
+    elif isinstance(error, RedisConnectionError | OSError):
+        if " connecting to " in str(error):
+            breaker.record_failure()
+    elif not isinstance(error, MaxConnectionsError):
+        breaker.record_success()
 
 
 def _no_op(reason: str) -> None:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.breaker import BreakerSettings
+
 _SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -50,6 +52,8 @@ class RedisSettings(BaseModel):
     retry_base: float = Field(default=0.05, gt=0, le=10)
     """First backoff step in seconds; each retry doubles it (with jitter) up to ``retry_cap``."""
     retry_cap: float = Field(default=1.0, gt=0, le=60)
+    breaker: BreakerSettings = BreakerSettings()
+    """When a node's breaker (and the slot map's) opens, and for how long it fails fast."""
 
     ssl: bool = False
     """TLS; implied by a ``rediss://`` URL."""

@@ -3,23 +3,42 @@
 SQLite (``sqlite+aiosqlite``) by default, PostgreSQL (``postgresql+asyncpg``) in production. Each
 service keeps its migrations in its own ``store/migrations`` folder; :meth:`Database.migrate`
 applies them up to head, and a service's ``env.py`` calls :func:`run_migrations_env`.
+
+A circuit breaker (``database:<service>``) watches the connections: connection attempts that fail,
+and statements that find the server gone, open it; while open, taking a new connection raises
+:class:`DatabaseCircuitOpen` at once instead of waiting on a connect timeout per request. Once it
+has cooled down, the next connection attempt is the probe.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command, context
 from alembic.config import Config
 from sqlalchemy import MetaData, event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.breaker import CLOSED, BreakerSettings, CircuitBreaker, CircuitOpenError
+
+
+class DatabaseCircuitOpen(CircuitOpenError):
+    """A connection refused without a try: the database's breaker is open."""
 
 
 class Database:
     """The engine of one service's database. Nothing connects until it is first used."""
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        name: str = "default",
+        breaker: BreakerSettings | None = None,
+    ) -> None:
         self.url = url
         parsed = make_url(url)
         self.is_sqlite = parsed.drivername.startswith("sqlite")
@@ -34,6 +53,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.breaker = CircuitBreaker(f"database:{name}", breaker)
+        _watch(self.engine, self.breaker)
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises when the database cannot be reached."""
@@ -63,6 +84,33 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+def _watch(engine: AsyncEngine, breaker: CircuitBreaker) -> None:
+    """Hook ``breaker`` into the engine: it makes each new connection, and hears of lost ones.
+
+    Only new connections pay for it: a pooled connection's statements are not checked, and a
+    failed statement counts only when it found the server gone (not a constraint violation).
+    """
+
+    def connect(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+        if breaker.state is not CLOSED and not breaker.allow():
+            raise DatabaseCircuitOpen(breaker.name, breaker.retry_after())
+        try:
+            connection = dialect.connect(*cargs, **cparams)
+        except Exception:
+            breaker.record_failure()
+            raise
+        breaker.record_success()
+        return connection
+
+    def failed(context: ExceptionContext) -> None:
+        if context.is_disconnect and not isinstance(context.original_exception, CircuitOpenError):
+            breaker.record_failure()
+
+    sync = engine.sync_engine
+    event.listen(sync, "do_connect", connect)
+    event.listen(sync, "handle_error", failed)
 
 
 def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:

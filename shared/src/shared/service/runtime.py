@@ -46,7 +46,9 @@ class ServiceRuntime:
         self.settings = settings
         self.migrations = migrations
         self.database: Database | None = (
-            Database(settings.database(name)) if owns_database else None
+            Database(settings.database(name), name=name, breaker=settings.breaker())
+            if owns_database
+            else None
         )
         self._redis: AnyRedis | None = None
 

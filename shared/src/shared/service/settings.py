@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from shared.breaker import BreakerSettings
 from shared.redis.client import RedisSettings
 from shared.service.errors import ConfigError
 from shared.service.paths import state_dir
@@ -57,6 +58,13 @@ class ServiceSettings(BaseSettings):
     redis_pool_timeout: float = Field(default=1.0, ge=0)
     redis_ssl: bool = False
     redis_ssl_ca_certs: Path | None = None
+    # Circuit breakers of this service's dependencies (each Redis node, the database, each service
+    # it sends commands to): open after ``breaker_failures`` failures in a row within
+    # ``breaker_window`` seconds, then fail fast for ``breaker_cooldown`` seconds before a probe.
+    breaker_enabled: bool = True
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_window: float = Field(default=10.0, gt=0)
+    breaker_cooldown: float = Field(default=5.0, gt=0)
     database_url: str | None = None
     migrate_on_start: bool = True
     instance: str = Field(default_factory=lambda: f"{os.uname().nodename}-{os.getpid()}")
@@ -110,6 +118,16 @@ class ServiceSettings(BaseSettings):
             pool_timeout=self.redis_pool_timeout,
             ssl=self.redis_ssl,
             ssl_ca_certs=self.redis_ssl_ca_certs,
+            breaker=self.breaker(),
+        )
+
+    def breaker(self) -> BreakerSettings:
+        """The circuit breaker settings these service settings name."""
+        return BreakerSettings(
+            enabled=self.breaker_enabled,
+            failures=self.breaker_failures,
+            window=self.breaker_window,
+            cooldown=self.breaker_cooldown,
         )
 
     def database(self, service: str) -> str:

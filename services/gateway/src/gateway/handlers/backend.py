@@ -25,7 +25,8 @@ Public API (stable; the WebSocket and GraphQL sides build on it)::
 * A failed reply raises :class:`BackendError` with the reply's ``ErrorCode`` value as ``code``
   (``invalid``, ``not_found``, ``forbidden``, ``conflict``, ``rate_limited``,
   ``unauthenticated``, ``expired``, ``unavailable``, ``internal``); no reply in time, or Redis
-  down, raises ``BackendError("unavailable")``.
+  down, raises ``BackendError("unavailable")``; so does an open circuit breaker (the target's or
+  Redis's), at once and with ``retry_after`` (the 503's ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from contracts.auth import ClientInfo
 from contracts.base import Command, Envelope, Reply, new_message_id, utcnow
 from gateway.domain import errors
 from gateway.domain.errors import GatewayError
+from shared.breaker import CircuitOpenError
 from shared.bus import Requester, RequestTimeoutError
 from shared.bus.context import handling
 from shared.transit import Transit, TransitError, secret_fields
@@ -168,6 +170,12 @@ class Backend:
         try:
             with handling(ctx.origin()):
                 reply: Reply[Any] = await self._requester.request(command, timeout=wait)
+        except CircuitOpenError as e:
+            # A breaker on the way is open (the target's, or Redis's): answer at once, and say
+            # when it probes again.
+            raise BackendError(
+                errors.UNAVAILABLE, "the service is unavailable", retry_after=e.retry_after
+            ) from e
         except RequestTimeoutError as e:
             log.warning("no reply to %s in time (request %s)", command.TYPE, ctx.request_id)
             raise BackendError(errors.UNAVAILABLE, "the service did not answer in time") from e

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from gateway.domain import errors
 from gateway.domain.errors import GatewayError
+from shared.breaker import CircuitOpenError
 from shared.keys import KeySpace
 from shared.ratelimit import RateLimiter, RateLimitPolicy, RateLimitResult, rate_limit_headers
 from shared.redis.client import AnyRedis
@@ -80,6 +81,8 @@ class ApiLimits:
         results: list[RateLimitResult] = []
         for (limiter, _), outcome in zip(checks, outcomes, strict=True):
             if isinstance(outcome, RedisError):
+                if isinstance(outcome, CircuitOpenError):
+                    continue  # its breaker logged the outage once; not once per request
                 log.warning(
                     "rate limiter %s unavailable, letting the request through: %s",
                     limiter.name,
