@@ -142,3 +142,55 @@ async def test_state_expires_once_the_quota_is_full_again(client: AnyRedis) -> N
     result = await limiter.check(who)
     ttl_ms = await client.pttl(limiter.key(who))
     assert 0 < ttl_ms <= result.reset_after * 1000 + 1
+
+
+async def test_leases_never_admit_more_than_the_budget_across_instances(client: AnyRedis) -> None:
+    # A slow sustained rate: the budget is the burst alone within the test.
+    policy = RateLimitPolicy(rate=1, period=60.0, burst=40)
+    instances = [RateLimiter(client, KS, "leased", policy, lease=8) for _ in range(3)]
+    who = subject()
+    outcomes = [(await instances[i % 3].check(who)).allowed for i in range(90)]
+    assert sum(outcomes) == 40
+    # The last requests of a budget are counted one by one: no lease keeps what is left.
+    assert all(not ok for ok in outcomes[60:])
+
+
+async def test_a_lease_admits_from_memory_and_reports_what_the_budget_holds(
+    client: AnyRedis,
+) -> None:
+    policy = RateLimitPolicy(rate=1, period=60.0, burst=100)
+    limiter = RateLimiter(client, KS, "leased", policy, lease=10)
+    plain = RateLimiter(client, KS, "leased", policy)
+    who = subject()
+    first = await limiter.check(who)
+    assert first.allowed and first.remaining == 99
+    # Redis counted the request and the ten reserved with it.
+    assert (await plain.check(who, cost=0)).remaining == 89
+    remaining = [(await limiter.check(who)).remaining for _ in range(10)]
+    assert remaining == list(range(98, 88, -1))
+    assert (await plain.check(who, cost=0)).remaining == 89  # all ten from the lease
+
+
+async def test_an_ended_lease_gives_back_what_it_did_not_use(client: AnyRedis) -> None:
+    policy = RateLimitPolicy(rate=1, period=60.0, burst=100)
+    limiter = RateLimiter(client, KS, "leased", policy, lease=20, lease_seconds=0.2)
+    plain = RateLimiter(client, KS, "leased", policy)
+    who = subject()
+    await limiter.check(who)
+    assert (await plain.check(who, cost=0)).remaining == 79
+    await asyncio.sleep(0.3)
+    second = await limiter.check(who)
+    # The first lease's 20 came back with this check, which took one and leased 20 again.
+    assert second.remaining == 98
+    assert (await plain.check(who, cost=0)).remaining == 78
+
+
+async def test_concurrent_checks_keep_every_request_they_reserved(client: AnyRedis) -> None:
+    policy = RateLimitPolicy(rate=1, period=60.0, burst=40)
+    limiter = RateLimiter(client, KS, "leased", policy, lease=8)
+    who = subject()
+    # Checks in flight together each reserve a lease; none may be dropped (it would be lost to
+    # the subject until it expired), so the whole budget is still admitted.
+    first = await asyncio.gather(*(limiter.check(who) for _ in range(5)))
+    rest = [await limiter.check(who) for _ in range(45)]
+    assert sum(r.allowed for r in [*first, *rest]) == 40

@@ -31,6 +31,7 @@ from contracts.base import Message
 from contracts.topology import StreamSpec
 from shared.bus import Consumer, ConsumerSettings, Publisher
 from shared.bus.metrics import process_metrics
+from shared.cache import InvalidationBus
 from shared.keys import KeySpace
 from shared.pubsub import PubSub
 from shared.ratelimit import RateLimiter, RateLimitPolicy
@@ -55,11 +56,17 @@ class Chat:
     publisher: Publisher
     recent: RecentMessages
     sql_messages: SqlMessages
+    invalidations: InvalidationBus
+
+    async def start(self) -> None:
+        """Hear the peers' cache invalidations (the conversation near-cache depends on it)."""
+        await self.invalidations.start()
 
     async def aclose(self) -> None:
-        """Stop timers and flush queued publishes."""
+        """Stop timers, flush queued publishes, stop hearing invalidations."""
         await self.typing.aclose()
         await self.publisher.aclose()
+        await self.invalidations.aclose()
 
 
 def wire(
@@ -70,14 +77,28 @@ def wire(
     typing_rate: int = 5,
     typing_burst: int = 10,
     ttl: TtlPolicy = TTL,
+    near_size: int = 10_000,
+    near_ttl: float = 5.0,
 ) -> Chat:
-    """Stores, handlers and the event sink on a Redis client and a migrated database."""
+    """Stores, handlers and the event sink on a Redis client and a migrated database.
+
+    ``near_size`` conversations (metadata and members) are kept in process for up to
+    ``near_ttl`` seconds (0: none); :meth:`Chat.start` must run for peers' changes to reach them.
+    """
     publisher = Publisher(redis, producer="chat", metrics=process_metrics())
-    events = BusEvents(publisher, PubSub(redis))
+    pubsub = PubSub(redis)
+    events = BusEvents(publisher, pubsub)
+    invalidations = InvalidationBus(pubsub, KEYS)
     sql_messages = SqlMessages(engine)
     recent = RecentMessages(redis, KEYS, rule=ttl["recent"])
     conversations = CachedConversations(
-        SqlConversations(engine), redis, KEYS, rule=ttl["conversation"]
+        SqlConversations(engine),
+        redis,
+        KEYS,
+        rule=ttl["conversation"],
+        bus=invalidations,
+        near_size=near_size,
+        near_ttl=near_ttl,
     )
     messages = CachedMessages(sql_messages, recent)
     reading = SqlReading(engine)
@@ -118,6 +139,7 @@ def wire(
         publisher=publisher,
         recent=recent,
         sql_messages=sql_messages,
+        invalidations=invalidations,
     )
 
 
@@ -177,6 +199,7 @@ def build(runtime: ServiceRuntime) -> Starlette:
     bus = consumer(chat, runtime.redis, instance_id=settings.instance)
 
     async def start() -> None:
+        await chat.start()
         await bus.start()
 
     async def stop() -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chat.bootstrap import Chat
+from chat.bootstrap import wire as wire_chat
 from chat.domain.errors import ForbiddenError, GroupFullError, NotFoundError
 from contracts import chat as wire
 from contracts import user as user_wire
+from shared.redis.client import AnyRedis
+from shared.service.database import Database
 
 from .scenario import group, post, uid
 
@@ -122,3 +127,33 @@ async def test_my_conversations_come_newest_first_with_last_message_and_unread(
     )
     assert [(c.id, c.unread_count) for c in rest.items] == [(quiet, 1)]
     assert rest.next is None
+
+
+async def test_a_member_removed_on_one_instance_cannot_post_through_another(
+    chat: Chat, redis: AnyRedis, database: Database
+) -> None:
+    # Both instances keep conversations in process (near-cache); the removal's invalidation
+    # must reach the other instance's copy, not only the Redis entry.
+    other = wire_chat(redis, database.engine, member_limit=8)
+    await chat.start()
+    await other.start()
+    try:
+        owner, bob = uid(), uid()
+        conv = await group(chat, owner, bob)
+        await post(other, conv, bob)  # the other instance now holds the membership in memory
+        await post(other, conv, bob)  # ... and answers this one from it
+        await chat.conversations.remove_member(
+            wire.RemoveMember(user_id=owner, conversation_id=conv, member_id=bob)
+        )
+        async with asyncio.timeout(2):  # the invalidation travels on pub/sub
+            while True:
+                try:
+                    await post(other, conv, bob)
+                except NotFoundError:
+                    break
+                await asyncio.sleep(0.01)
+        # ... and once it arrived the other instance never admits bob again
+        with pytest.raises(NotFoundError):
+            await post(other, conv, bob)
+    finally:
+        await other.aclose()

@@ -104,7 +104,7 @@ def assemble(
     pubsub = PubSub(redis)
     invalidations = InvalidationBus(pubsub, KEYS)
     audiences = RedisAudienceCache(redis, bus=invalidations, enabled=cache_enabled)
-    members = RedisMembersCache(redis, enabled=cache_enabled)
+    members = RedisMembersCache(redis, bus=invalidations, enabled=cache_enabled)
     realtime = RedisRealtimeState(redis)
     badges = RedisBadges(redis)
     guard = webhook_guard(settings)

@@ -2,9 +2,15 @@
 
 Finished entries are queued; a background loop sends everything queued so far in one call per
 flush (up to ``ack_batch`` entries each), so acknowledgements cost one round trip per batch rather
-than per message. The marks are set before the acknowledgement in the same script, so an entry is
-never acknowledged without its mark; a handled command's reply is stored beside its mark (same
-slot, same script), so a duplicate that finds the mark finds the reply too.
+than per message. When nothing queued carries a mark, a flush waits ``linger`` seconds first,
+so the acknowledgements of messages that finish within that time share one call (acknowledging
+later only widens the window in which a crash redelivers a handled message, which a group without
+marks tolerates by definition: its handlers are idempotent); an acknowledgement without marks or
+replies is a plain ``XACK``, not a script call. Marks are never held back: they are what tells
+another instance that a message was handled. The marks are set before the
+acknowledgement in the same script, so an entry is never acknowledged without its mark; a handled
+command's reply is stored beside its mark (same slot, same script), so a duplicate that finds the
+mark finds the reply too.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class AckBatcher:
         group: str,
         mark_prefix: str,
         batch: int,
+        linger: float = 0.0,
         mark_ttl: float,
         reply_ttl: float,
         on_settled: Callable[[list[str]], None],
@@ -39,6 +46,8 @@ class AckBatcher:
         self._group = group
         self._prefix = mark_prefix
         self._batch = batch
+        self._linger = linger
+        self._client = client
         self._ttl_ms = int(mark_ttl * 1000)
         self._reply_ttl_ms = max(1, int(reply_ttl * 1000))
         self._on_settled = on_settled
@@ -86,6 +95,8 @@ class AckBatcher:
     async def _loop(self) -> None:
         while not self._closing:
             await self._wanted.wait()
+            if self._linger > 0 and not self._closing and not self._marks:
+                await asyncio.sleep(self._linger)
             self._wanted.clear()
             try:
                 await self.flush()
@@ -100,6 +111,10 @@ class AckBatcher:
         """Send everything queued."""
         while self._acks:
             acks, marks = self._acks[: self._batch], self._marks[: self._batch]
+            if not marks:
+                await self._client.xack(self._key, self._group, *acks)
+                del self._acks[: len(acks)]
+                continue
             replies = [(m, r) for m, r in marks if r is not None]
             keys = [
                 self._key,

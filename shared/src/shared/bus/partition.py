@@ -79,6 +79,7 @@ class PartitionWorker:
             group=group,
             mark_prefix=naming.dedupe_prefix(spec, group, partition),
             batch=settings.ack_batch,
+            linger=settings.ack_linger,
             mark_ttl=settings.handled_ttl,
             reply_ttl=settings.reply_ttl,
             on_settled=self._settle,

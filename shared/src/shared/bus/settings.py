@@ -39,6 +39,10 @@ class ConsumerSettings(BaseModel):
     """How long a command's reply is kept, so a duplicate of the command gets it again."""
     ack_batch: int = Field(default=512, ge=1)
     """Most entries one acknowledgement call carries."""
+    ack_linger: float = Field(default=0.5, ge=0)
+    """Seconds a partition waits before acknowledging messages without marks (idempotent
+    handlers), so those that finish within it share one ``XACK``; marks are written at once.
+    Longer: fewer commands, more redelivered after a crash."""
 
     def marks(self, type_name: str) -> bool:
         """Whether messages of ``type_name`` get "handled" marks (read first, written when done;

@@ -1,7 +1,11 @@
 """Conversation metadata and membership through the shared cache-aside :class:`Cache`.
 
 Membership is read on every post, so it is cached; every membership change deletes the entry
-after the database commit (the next read loads the new state once across all instances).
+after the database commit (the next read loads the new state once across all instances). With an
+invalidation bus the entries are also kept in process (a near-cache): a post then reads no Redis
+key to check membership. A change deletes the Redis entry and announces the key on the bus, so
+the other instances drop their copy as the Redis entry goes (a gap in the subscription clears the
+whole near-cache; ``near_ttl`` bounds a copy's life in any case).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import msgspec
 from chat.domain.conversations import Conversation, Kind, Member, Role
 from chat.store.protocols import Summary
 from chat.store.sql_conversations import SqlConversations
-from shared.cache import Cache
+from shared.cache import Cache, InvalidationBus
 from shared.keys import KeySpace
 from shared.redis.client import AnyRedis
 from shared.ttl import TtlRule
@@ -33,11 +37,26 @@ class CachedConversations:
     """The conversation store with the conversation cache in front."""
 
     def __init__(
-        self, sql: SqlConversations, client: AnyRedis, keyspace: KeySpace, *, rule: TtlRule
+        self,
+        sql: SqlConversations,
+        client: AnyRedis,
+        keyspace: KeySpace,
+        *,
+        rule: TtlRule,
+        bus: InvalidationBus | None = None,
+        near_size: int = 0,
+        near_ttl: float = 5.0,
     ) -> None:
         self._sql = sql
         self.cache: Cache[_CachedConversation] = Cache(
-            client, keyspace, "conversation", _CachedConversation, rule=rule
+            client,
+            keyspace,
+            "conversation",
+            _CachedConversation,
+            rule=rule,
+            bus=bus,
+            near_size=near_size if bus is not None else 0,
+            near_ttl=near_ttl,
         )
 
     async def create(self, conv: Conversation, *, direct_pair: str | None) -> Conversation:

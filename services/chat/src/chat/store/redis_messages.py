@@ -11,7 +11,11 @@ database and fills the hash. One Lua script does every write, so that:
   ``version`` always wins);
 - a fill merges: it never lowers ``h``, and extends ``f`` downwards only when it reaches the
   current range (no hole can be claimed);
-- the range is trimmed to the last ``RECENT_SIZE`` numbers, and every write renews the TTL;
+- the range is trimmed to the last ``RECENT_SIZE`` numbers; a write that starts the hash, every
+  edit, delete and fill, and every 16th post renew the TTL (a day: renewing it on each post
+  cost a command per post for nothing);
+- the script reads with one ``HMGET`` and writes with one ``HSET`` (and one ``HDEL`` to trim):
+  a post costs five commands on the node, not eight;
 - a post, edit or delete publishes its real-time frame on the conversation's channel (same slot)
   in the same call, after the write: one round trip for the cache and the real-time fast path.
 """
@@ -38,16 +42,27 @@ from shared.ttl import TtlRule
 _WRITE = """
 local key, mode = KEYS[1], ARGV[1]
 local ttl, cap, top = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local f = tonumber(redis.call('HGET', key, 'f'))
-local h = tonumber(redis.call('HGET', key, 'h'))
+local names = {'f', 'h'}
+for i = 8, #ARGV, 3 do names[#names + 1] = ARGV[i] end
+local cur = redis.call('HMGET', key, unpack(names))
+local f, h = tonumber(cur[1]), tonumber(cur[2])
+local fresh, oldh = h == nil, h
+local best, order = {}, {}
 local low, high
+local n = 2
 for i = 8, #ARGV, 3 do
+  n = n + 1
   local seq, ver = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
   if f == nil or seq > f then
-    local cur = redis.call('HGET', key, ARGV[i])
+    local field = ARGV[i]
+    local known = best[field]
     local curver = -1
-    if cur then curver = tonumber(string.match(cur, '^(%d+)|')) end
-    if ver > curver then redis.call('HSET', key, ARGV[i], ver .. '|' .. ARGV[i + 2]) end
+    if known then curver = known[1]
+    elseif cur[n] then curver = tonumber(string.match(cur[n], '^(%d+)|')) end
+    if ver > curver then
+      if not known then order[#order + 1] = field end
+      best[field] = {ver, ver .. '|' .. ARGV[i + 2], seq}
+    end
   end
   if low == nil or seq < low then low = seq end
   if high == nil or seq > high then high = seq end
@@ -62,14 +77,37 @@ elseif mode == 'fill' then
     if top > h then h = top end
   end
 end
-if h ~= nil then
-  if h - f > cap then
-    for s = f + 1, h - cap do redis.call('HDEL', key, tostring(s)) end
-    f = h - cap
-  end
-  redis.call('HSET', key, 'f', f, 'h', h)
+local trim_from, trim_to
+if h ~= nil and h - f > cap then
+  trim_from, trim_to = f + 1, h - cap
+  f = h - cap
 end
-redis.call('PEXPIRE', key, ttl)
+local sets = {}
+for _, field in ipairs(order) do
+  local b = best[field]
+  if trim_to == nil or b[3] > trim_to then
+    sets[#sets + 1] = field
+    sets[#sets + 1] = b[2]
+  end
+end
+if h ~= nil then
+  sets[#sets + 1] = 'f'
+  sets[#sets + 1] = f
+  sets[#sets + 1] = 'h'
+  sets[#sets + 1] = h
+end
+if #sets > 0 then redis.call('HSET', key, unpack(sets)) end
+if trim_to ~= nil then
+  local gone = {}
+  for s = trim_from, trim_to do
+    gone[#gone + 1] = tostring(s)
+    if #gone == 1000 then redis.call('HDEL', key, unpack(gone)); gone = {} end
+  end
+  if #gone > 0 then redis.call('HDEL', key, unpack(gone)) end
+end
+if fresh or mode ~= 'post' or math.floor(h / 16) ~= math.floor(oldh / 16) then
+  redis.call('PEXPIRE', key, ttl)
+end
 if ARGV[5] ~= '' then redis.call(ARGV[5], ARGV[6], ARGV[7]) end
 return 1
 """

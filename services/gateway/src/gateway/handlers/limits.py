@@ -7,6 +7,12 @@ Registration, login and refresh count against a stricter per-address budget, sin
 credential stuffing targets. The answer carries the ``RateLimit-*`` headers of the tightest
 budget; a refusal raises ``GatewayError("rate_limited")`` with ``retry_after``.
 
+The per-user and per-address budgets are checked with leases (:mod:`shared.ratelimit`): an
+admitted check may reserve up to ``API_LEASE`` further requests of the subject, which this process
+then admits without a Redis round trip. Each admitted request is still counted in Redis, so no
+budget is exceeded across gateways; the credential budget, small and targeted, is counted one by
+one.
+
 Limits fail open: when Redis cannot answer, the request goes on (counted in the log) rather than
 the whole API failing with it.
 """
@@ -48,12 +54,16 @@ class LimitPolicies:
     auth: RateLimitPolicy
 
 
+API_LEASE = 32
+"""Most further requests one check of a user's or an address's budget reserves."""
+
+
 class ApiLimits:
     """The gateway's API limiters."""
 
     def __init__(self, client: AnyRedis, keyspace: KeySpace, policies: LimitPolicies) -> None:
-        self.user = RateLimiter(client, keyspace, "api-user", policies.user)
-        self.address = RateLimiter(client, keyspace, "api-addr", policies.address)
+        self.user = RateLimiter(client, keyspace, "api-user", policies.user, lease=API_LEASE)
+        self.address = RateLimiter(client, keyspace, "api-addr", policies.address, lease=API_LEASE)
         self.auth = RateLimiter(client, keyspace, "api-auth", policies.auth)
 
     async def check(
