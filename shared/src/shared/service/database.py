@@ -15,6 +15,8 @@ from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.tracing import sql as tracing_sql
+
 
 class Database:
     """The engine of one service's database. Nothing connects until it is first used."""
@@ -34,6 +36,12 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        name = parsed.database
+        tracing_sql.instrument(
+            self.engine.sync_engine,
+            system="sqlite" if self.is_sqlite else parsed.get_backend_name(),
+            namespace=Path(name).stem if self.is_sqlite and name else name,
+        )
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises when the database cannot be reached."""
