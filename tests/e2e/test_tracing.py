@@ -100,6 +100,8 @@ def test_one_post_makes_one_trace_across_gateway_chat_and_notification(
         )
         assert r.status_code == 201, r.text
         assert next_frame(ws, {"message.posted"})["message"]["body"] == "traced"
+        ws.send(json.dumps({"type": "view", "conversation_id": conv}))
+        assert next_frame(ws, {"view.ok"})["conversation_id"] == conv
     request_id = r.headers["x-request-id"]
     returned = r.headers["traceparent"].split("-")
     assert returned[1] == client_trace
@@ -159,3 +161,19 @@ def test_one_post_makes_one_trace_across_gateway_chat_and_notification(
     for span in trace:
         assert span is server or server in _ancestors(span, index), (span.service, span.name)
     assert receiver.rejected == 0
+
+    # A client frame is a span of its own, and the command it sends is its child.
+    def viewing_handled(spans: list[ReceivedSpan]) -> bool:
+        frames = [s for s in spans if s.name == "ws receive view"]
+        return any(
+            s.name == "process notification.set_viewing" and s.trace_id == f.trace_id
+            for s in spans
+            for f in frames
+        )
+
+    viewed = receiver.wait_for(viewing_handled)
+    frame = _one(viewed, service="gateway", name="ws receive view")
+    assert frame.kind == "server" and frame.attributes["parley.user_id"] == bob
+    its_trace = [s for s in viewed if s.trace_id == frame.trace_id]
+    command = _one(its_trace, service="notification", name="process notification.set_viewing")
+    assert frame in _ancestors(command, _by_id(its_trace))
