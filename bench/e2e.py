@@ -74,6 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PORTS = os.environ.get("PARLEY_BENCH_PORTS", "7921-7926")
 PG_DSN = os.environ.get("PARLEY_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_SERVICES = ("chat", "notification")
+START_TIMEOUT = 300.0
 ENV = {
     # Registration is set-up here, not the subject: hash passwords cheaply.
     "auth": {"AUTH_ARGON2_TIME_COST": "1", "AUTH_ARGON2_MEMORY_COST": "8192"},
@@ -432,9 +433,10 @@ async def run_fleet(
     async with databases(home) as (database, urls):
         with Fleet(redis_url, home, database_url=urls.__getitem__, extra_env=env) as fleet:
             t = time.perf_counter()
-            await asyncio.to_thread(fleet.start)
+            # Roomy: on a shared, loaded machine five processes importing at once took 90 s.
+            await asyncio.to_thread(fleet.start, timeout=START_TIMEOUT)
             fleet.add("gateway", name="gateway-uncached", env={"GATEWAY_RESPONSE_CACHE": "false"})
-            await asyncio.to_thread(fleet.wait_ready)
+            await asyncio.to_thread(fleet.wait_ready, timeout=START_TIMEOUT)
             print(f"fleet ready in {time.perf_counter() - t:.1f}s: {fleet.ports}")
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256),
