@@ -13,8 +13,8 @@ No Redis needed. Three cases, each the median of ``ROUNDS`` timed loops, in micr
   exporter that drops the batches (the OTLP encoding and the POST happen on the processor's
   thread, off the request path; ``otlp_encode_us`` is that work per span, measured apart).
 
-A post crosses about 20 span sites (bus sends and handlings, cache and SQL round trips, the
-request, the deliveries): 20 times ``off_ns`` is what tracing off adds to a post.
+A post crosses some tens of span sites (bus sends and handlings, cache and SQL round trips, the
+request, the deliveries): that many times ``off_ns`` is what tracing off adds to a post.
 """
 
 from __future__ import annotations
