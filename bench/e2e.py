@@ -1,6 +1,6 @@
 """The whole fleet on this machine: send-to-deliver latency at a steady rate; cached vs plain GETs.
 
-    uv run python bench/e2e.py [--rate 200] [--seconds 10]
+    uv run python bench/e2e.py [--rate 200] [--seconds 10] [--tracing]
     PARLEY_BENCH_REDIS=redis://host:port ...           # an existing cluster instead of our own
     PARLEY_BENCH_POSTGRES_DSN=postgresql://user@host/db # where chat's and notification's DBs go
 
@@ -34,6 +34,10 @@ Figures:
   concurrency, the same requests against the gateway (response cache on) and a second gateway
   process on the same backends with ``GATEWAY_RESPONSE_CACHE=false``, in alternating rounds;
   ``cached_over_uncached`` is their ratio.
+- ``otlp_kib_per_post`` (``--tracing`` only): OTLP bytes the fleet exported, set-up included, per
+  measured post. With ``--tracing`` every service exports its spans (OTLP/HTTP protobuf, the SDK's
+  batch processor at its 5 s default interval) to a receiver thread in this process, which only
+  counts them: its CPU is the client's.
 The client (this process) shares the machine's cores with the fleet and the cluster: its own
 event-loop delay is part of the latency measured, as it would be for a real client on the box.
 """
@@ -65,13 +69,15 @@ import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
 from parley.cluster import LocalCluster, parse_ports
-from parley.fleet import Fleet, sqlite_url
+from parley.fleet import SERVICES, Fleet, sqlite_url
+from parley.otlp import OtlpReceiver
 from shared.service.runner import freeze_startup_objects
 
 ROOT = Path(__file__).resolve().parent.parent
 PORTS = os.environ.get("PARLEY_BENCH_PORTS", "7921-7926")
 PG_DSN = os.environ.get("PARLEY_BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 PG_SERVICES = ("chat", "notification")
+START_TIMEOUT = 300.0
 ENV = {
     # Registration is set-up here, not the subject: hash passwords cheaply.
     "auth": {"AUTH_ARGON2_TIME_COST": "1", "AUTH_ARGON2_MEMORY_COST": "8192"},
@@ -414,12 +420,26 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace, redis_url: str, home: Path) -> dict[str, Any]:
+    if not args.tracing:
+        return await run_fleet(args, redis_url, home, ENV)
+    with OtlpReceiver(decode=False) as receiver:
+        # The SDK's own export interval (5 s): what a deployment that only sets an endpoint gets.
+        traced = {s: {**ENV.get(s, {}), **receiver.env(schedule_delay_ms=5000)} for s in SERVICES}
+        figures = await run_fleet(args, redis_url, home, traced)
+        figures["otlp_kib_per_post"] = round(receiver.bytes / 1024 / max(1, figures["posts_ok"]), 2)
+        return figures
+
+
+async def run_fleet(
+    args: argparse.Namespace, redis_url: str, home: Path, env: dict[str, dict[str, str]]
+) -> dict[str, Any]:
     async with databases(home) as (database, urls):
-        with Fleet(redis_url, home, database_url=urls.__getitem__, extra_env=ENV) as fleet:
+        with Fleet(redis_url, home, database_url=urls.__getitem__, extra_env=env) as fleet:
             t = time.perf_counter()
-            await asyncio.to_thread(fleet.start)
+            # Roomy: on a shared, loaded machine five processes importing at once took 90 s.
+            await asyncio.to_thread(fleet.start, timeout=START_TIMEOUT)
             fleet.add("gateway", name="gateway-uncached", env={"GATEWAY_RESPONSE_CACHE": "false"})
-            await asyncio.to_thread(fleet.wait_ready)
+            await asyncio.to_thread(fleet.wait_ready, timeout=START_TIMEOUT)
             print(f"fleet ready in {time.perf_counter() - t:.1f}s: {fleet.ports}")
             async with aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=256),
@@ -583,6 +603,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--max-in-flight", type=int, default=64, help="posts unanswered (64)")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs")
+    parser.add_argument(
+        "--tracing",
+        action="store_true",
+        help="every service exports its spans (OTLP/HTTP) to a receiver in this process",
+    )
     args = parser.parse_args()
     if args.users < 24 or args.group_size < 2:
         parser.error("need --users >= 24 (16 viewers, 8 profiles) and --group-size >= 2")

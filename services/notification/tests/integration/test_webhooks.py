@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlalchemy import select
 from standardwebhooks.webhooks import Webhook
 
@@ -30,6 +31,7 @@ from notification.domain.notifications import Notification
 from notification.domain.webhooks import WebhookPolicy
 from notification.store.sql_webhook_secrets import SqlWebhookSecrets
 from notification.store.tables import webhook_secrets
+from shared import tracing
 from shared.redis.client import AnyRedis
 from shared.service.database import Database
 
@@ -316,3 +318,25 @@ async def test_a_host_that_does_not_resolve_at_delivery_is_retried_not_refused_a
         await webhook.send(job("bob", "http://gone.example.test/hook"))
     assert failed.value.attempts == 2 and resolver.asked == ["gone.example.test"] * 2
     assert sent == []
+
+
+async def test_with_tracing_on_a_delivery_is_a_client_span_whose_traceparent_the_receiver_gets(
+    receivers: list[Receiver],
+) -> None:
+    spans = InMemorySpanExporter()
+    tracing.configure("notification", exporter=spans)
+    try:
+        webhook = channel(WebhookGuard(DEV), b"k" * 32)
+        with tracing.span("process chat.message_posted", kind="consumer"):
+            assert await webhook.send(job("bob", receivers[0].url)) == 1
+        await webhook.aclose()
+    finally:
+        tracing.shutdown()
+    post, parent = spans.get_finished_spans()
+    assert post.name == "POST webhook" and post.parent is not None
+    assert post.parent.span_id == parent.context.span_id
+    assert post.attributes is not None
+    assert post.attributes["http.response.status_code"] == 204
+    assert post.attributes["server.address"] == f"127.0.0.1:{receivers[0].port}"
+    headers, _ = receivers[0].requests[0]
+    assert headers["traceparent"].split("-")[2] == f"{post.context.span_id:016x}"

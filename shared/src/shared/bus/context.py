@@ -30,9 +30,11 @@ def handling(envelope: Envelope) -> Iterator[None]:
     """Run a block as the handling of the message with ``envelope``."""
     token = _current.set(envelope)
     corr = service_logging.correlation_id.set(envelope.correlation_id or envelope.id)
+    trace = service_logging.trace_context.set(envelope.traceparent)
     try:
         yield
     finally:
+        service_logging.trace_context.reset(trace)
         service_logging.correlation_id.reset(corr)
         _current.reset(token)
 

@@ -22,14 +22,16 @@ from redis.exceptions import RedisError
 from contracts import codec
 from contracts.base import Command, DecodeError, Empty, Envelope, ErrorCode, Message, Reply, utcnow
 from contracts.topology import StreamSpec
+from shared import tracing
 from shared.breaker import CircuitOpenError
-from shared.bus import context, naming, wire
+from shared.bus import context, naming, spans, wire
 from shared.bus.deadletter import DeadLetters, Provenance
 from shared.bus.errors import PermanentError
 from shared.bus.metrics import BusMetrics
 from shared.bus.replies import ReplySender
 from shared.bus.settings import ConsumerSettings
 from shared.redis.client import AnyRedis
+from shared.tracing import state as tracing_state
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +78,35 @@ class Runner:
     async def run(
         self, d: wire.Delivery, fields: wire.Fields, *, attempts: int, stop: asyncio.Event
     ) -> Outcome:
-        """Run ``d`` until handled, dead-lettered, expired, or returned because of ``stop``."""
+        """Run ``d`` until handled, dead-lettered, expired, or returned because of ``stop``.
+
+        With tracing on, under a consumer span ``process <type>`` whose parent is the span the
+        envelope's ``traceparent`` names (the sender's ``send`` span).
+        """
+        if tracing_state.tracer is None:
+            return await self._run(d, fields, attempts=attempts, stop=stop)
+        with tracing.span(
+            f"process {d.envelope.type}",
+            kind="consumer",
+            traceparent=d.envelope.traceparent,
+            tracestate=d.envelope.tracestate,
+            attributes=spans.consumer_attributes(
+                self.spec.name,
+                d.envelope,
+                group=self.group,
+                consumer=self.consumer,
+                partition=d.partition,
+                entry_id=d.entry_id,
+            ),
+        ) as span:
+            outcome = await self._run(d, fields, attempts=attempts, stop=stop)
+            if span is not None:
+                span.set_attribute("parley.outcome", outcome.value)
+            return outcome
+
+    async def _run(
+        self, d: wire.Delivery, fields: wire.Fields, *, attempts: int, stop: asyncio.Event
+    ) -> Outcome:
         handler = self._handlers[(d.envelope.type, d.envelope.version)]
         is_command = isinstance(d.message, Command)
         first_failure: datetime | None = None
@@ -104,9 +134,11 @@ class Runner:
                     await self._replies.send(d.envelope, _unavailable(e))
                     self._count(d, "unavailable")
                     return Outcome.DISCARDED
+                final = isinstance(e, PermanentError) or attempts >= self._settings.max_deliveries
+                tracing.record_error(e, status=final)  # a retried attempt may still succeed
                 now = utcnow()
                 first_failure = first_failure or now
-                if isinstance(e, PermanentError) or attempts >= self._settings.max_deliveries:
+                if final:
                     await self._give_up(d, fields, e, attempts, first_failure, now)
                     return Outcome.DISCARDED
                 await self._note_failure(d, e, attempts)

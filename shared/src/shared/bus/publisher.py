@@ -22,12 +22,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import msgspec
+
 from contracts import registry
 from contracts.base import Envelope, Message
 from contracts.topology import StreamSpec
-from shared.bus import context, scripts, wire
+from shared import tracing
+from shared.bus import context, scripts, spans, wire
 from shared.bus.metrics import BusMetrics
 from shared.redis.client import AnyRedis
+from shared.tracing import state as tracing_state
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +79,32 @@ class Publisher:
             caused_by=context.current(),
             deadline=deadline,
             reply_to=reply_to,
+            # With tracing on, the span in progress (a request's, a handler's) is the parent.
+            traceparent=tracing.current_traceparent(),
         )
 
     async def publish(self, message: Message, *, envelope: Envelope | None = None) -> str:
-        """Append ``message`` to the partition of its key; returns the entry id."""
+        """Append ``message`` to the partition of its key; returns the entry id.
+
+        With tracing on, a producer span ``send <type>`` (under the envelope's trace context)
+        times the append, and the entry carries that span as its ``traceparent``.
+        """
         env = envelope or self.envelope_for(message)
         spec = self._stream_of(type(message))
         key = spec.key_for(message.partition_value() or env.id)
         self._spec_of_key[key] = spec
-        return await self.append(key, wire.entry_fields(env, message))
+        if tracing_state.tracer is None:
+            return await self.append(key, wire.entry_fields(env, message))
+        with tracing.span(
+            f"send {env.type}",
+            kind="producer",
+            traceparent=env.traceparent,
+            tracestate=env.tracestate,
+            attributes=spans.producer_attributes(spec.name, env),
+        ) as span:
+            if span is not None:
+                env = msgspec.structs.replace(env, traceparent=tracing.format_traceparent(span))
+            return await self.append(key, wire.entry_fields(env, message))
 
     def note_stream(self, key: str, spec: StreamSpec) -> None:
         """``key`` is a partition of ``spec``: :meth:`append` trims and counts it like a publish."""

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 
 from contracts import codec, registry
 from contracts.base import Command, Envelope, Reply, utcnow
+from shared import tracing
 from shared.breaker import CLOSED, Breakers, BreakerSettings, CircuitOpenError
 from shared.bus.errors import RequestTimeoutError, TargetCircuitOpen
 from shared.bus.publisher import Publisher
@@ -32,6 +33,8 @@ from shared.pubsub import PubSub, Subscription
 from shared.redis.client import AnyRedis
 
 log = logging.getLogger(__name__)
+
+_REPLY = {"db.system.name": "redis", "db.operation.name": "PUBLISH", "parley.channel": "reply"}
 
 
 class ReplyFrame(msgspec.Struct, array_like=True, frozen=True):
@@ -63,7 +66,8 @@ class ReplySender:
             return
         frame = ReplyFrame(command.reply_envelope(producer=self.producer), msgspec.Raw(reply))
         try:
-            await self._pubsub.publish(command.reply_to, frame)
+            with tracing.span("PUBLISH reply", kind="client", child_only=True, attributes=_REPLY):
+                await self._pubsub.publish(command.reply_to, frame)
         except Exception:
             # The command's effect stands; the caller will time out and may ask again.
             log.exception("could not send the reply to %s", command.id)

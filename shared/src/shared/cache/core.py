@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from redis.exceptions import RedisError
 
+from shared import tracing
 from shared.cache import metrics
 from shared.cache.entry import Entry
 from shared.cache.invalidation import Invalidation, InvalidationBus
@@ -28,6 +29,7 @@ from shared.cache.near import NearCache
 from shared.codec import Codec, CodecError
 from shared.keys import KeySpace
 from shared.redis.client import AnyRedis
+from shared.tracing import state as tracing_state
 from shared.ttl import TtlRule
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,11 @@ class Cache(Generic[T]):
         self._loads = metrics.LOADS.labels(*labels)
         self._early = metrics.EARLY_REFRESHES.labels(*labels)
         self._lock_waits = metrics.LOCK_WAITS.labels(*labels)
+        self._span_attributes = {
+            "db.system.name": "redis",
+            "parley.cache.prefix": keyspace.prefix,
+            "parley.cache.namespace": namespace,
+        }
         if bus is not None:
             bus.listen(self._on_invalidation)
 
@@ -191,7 +198,15 @@ class Cache(Generic[T]):
         return entry.value if entry.found else None
 
     async def _read(self, rkey: str) -> Entry[T] | None:
-        raw = await self.client.get(rkey)
+        if tracing_state.tracer is None:
+            raw = await self.client.get(rkey)
+        else:
+            with tracing.span(
+                "cache get", kind="client", child_only=True, attributes=self._span_attributes
+            ) as span:
+                raw = await self.client.get(rkey)
+                if span is not None:
+                    span.set_attribute("parley.cache.hit", raw is not None)
         if raw is None:
             return None
         try:
@@ -300,11 +315,14 @@ class Cache(Generic[T]):
         ttl_ms = self.rule.sample_ms(negative=negative)
         entry = Entry(not negative, value, time.time() + ttl_ms / 1000, delta)
         data = self._codec.encode(entry)
-        if lock is None:
-            await self.client.set(rkey, data, px=ttl_ms)
-        else:
-            await self._store_script(keys=[rkey, lock], args=[data, ttl_ms, token])
-        await self._tag(rkey, tags, ttl_ms)
+        with tracing.span(
+            "cache set", kind="client", child_only=True, attributes=self._span_attributes
+        ):
+            if lock is None:
+                await self.client.set(rkey, data, px=ttl_ms)
+            else:
+                await self._store_script(keys=[rkey, lock], args=[data, ttl_ms, token])
+            await self._tag(rkey, tags, ttl_ms)
         if self._near is not None:
             self._near.put(rkey, entry.found, value, expires_at=entry.expires_at)
 

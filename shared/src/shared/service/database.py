@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Dialect, ExceptionContext, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from shared.breaker import CLOSED, BreakerSettings, CircuitBreaker, CircuitOpenError
+from shared.tracing import sql as tracing_sql
 
 
 class DatabaseCircuitOpen(CircuitOpenError):
@@ -55,6 +56,12 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.breaker = CircuitBreaker(f"database:{name}", breaker)
         _watch(self.engine, self.breaker)
+        database = parsed.database
+        tracing_sql.instrument(
+            self.engine.sync_engine,
+            system="sqlite" if self.is_sqlite else parsed.get_backend_name(),
+            namespace=Path(database).stem if self.is_sqlite and database else database,
+        )
 
     async def ping(self) -> None:
         """Run ``SELECT 1``; raises when the database cannot be reached."""

@@ -2,6 +2,8 @@
 
 Human-readable lines by default; JSON lines when ``PARLEY_LOG_FORMAT=json``. The correlation id is
 kept in a context variable, so every line logged while a request or message is handled carries it.
+So are ``trace_id`` and ``span_id``: the current span's when tracing is on, else those of the
+``traceparent`` of the request or message in progress (:data:`trace_context`).
 """
 
 from __future__ import annotations
@@ -16,9 +18,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from shared.tracing import current_ids, ids_of
+
 correlation_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "parley_correlation_id", default=None
 )
+
+trace_context: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "parley_trace_context", default=None
+)
+"""The W3C traceparent of the request or message in progress (what log lines name when no span
+is current)."""
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -42,11 +52,14 @@ class _ContextFilter(logging.Filter):
         record.service = self.service
         if not getattr(record, "correlation_id", None):
             record.correlation_id = correlation_id.get() or "-"
+        ids = current_ids() or ids_of(trace_context.get())
+        record.trace_id, record.span_id = ids if ids is not None else ("-", "-")
         return True
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, service, logger, message, correlation id, extras."""
+    """One JSON object per line: time, level, service, logger, message, correlation id, trace and
+    span ids, extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -57,6 +70,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
             "correlation_id": getattr(record, "correlation_id", "-"),
+            "trace_id": getattr(record, "trace_id", "-"),
+            "span_id": getattr(record, "span_id", "-"),
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD and key not in entry:

@@ -12,14 +12,15 @@ import gc
 import logging
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from shared import tracing
 from shared.bus.context import MessageContextFilter
-from shared.service.errors import ServiceError, StartupError
+from shared.service.errors import ConfigError, ServiceError, StartupError
 from shared.service.http import admin_app
 from shared.service.logging import configure_logging
 from shared.service.runtime import ServiceRuntime
@@ -177,6 +178,15 @@ async def _migrate(runtime: ServiceRuntime) -> None:
         await runtime.database.close()
 
 
+def _run_loop(main: Coroutine[Any, Any, None]) -> None:
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+        return
+    uvloop.run(main)
+
+
 def run_service(
     name: str,
     settings_cls: type[ServiceSettings],
@@ -202,6 +212,12 @@ def run_service(
         if command == "check-config":
             print(f"parley-{name}: configuration ok")
             return 0
+        if command == "serve":
+            try:
+                if tracing.configure(name):
+                    log.info("%s exports traces (OTEL_* variables)", name)
+            except tracing.TracingConfigError as e:
+                raise ConfigError(str(e)) from e
         runtime = ServiceRuntime(
             name, settings, migrations=migrations, owns_database=migrations is not None
         )
@@ -209,11 +225,9 @@ def run_service(
             asyncio.run(_migrate(runtime))
             return 0
         try:
-            import uvloop
-
-            uvloop.run(_serve(runtime, build, preflight))
-        except ImportError:
-            asyncio.run(_serve(runtime, build, preflight))
+            _run_loop(_serve(runtime, build, preflight))
+        finally:
+            tracing.shutdown()
     except ServiceError as e:
         kind = "configuration error" if type(e).__name__ == "ConfigError" else "cannot start"
         print(f"parley-{name}: {kind}: {e}", file=sys.stderr)

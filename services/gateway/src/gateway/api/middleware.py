@@ -6,7 +6,8 @@ For every HTTP request:
   fresh UUIDv7; it is the correlation id of every command the request sends (so of every event
   those cause) and is echoed on the response.
 * ``traceparent`` (W3C): continued when valid (same trace id, a new span id for the gateway),
-  else started; it travels in every command's envelope and is echoed on the response.
+  else started; it travels in every command's envelope and is echoed on the response. With
+  tracing on it is the request's server span (:mod:`gateway.api.tracing`).
 * The body is bounded: a ``Content-Length`` above the limit is answered 413 at once, and a body
   that streams past the limit is cut off with 413 too.
 * The client's address: the peer, or behind a trusted proxy the right-most untrusted
@@ -39,10 +40,11 @@ from gateway.api.security_headers import (
     common_headers,
     docs_csp,
 )
+from gateway.api.tracing import end_request_span, request_span
 from gateway.domain import errors
 from gateway.domain.proxies import TrustedProxies
 from gateway.handlers.backend import RequestContext, new_traceparent, reset_context, use_context
-from shared.service.logging import correlation_id
+from shared.service.logging import correlation_id, trace_context
 
 log = logging.getLogger("gateway.access")
 
@@ -99,9 +101,12 @@ class RequestTracking:
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        span = request_span(scope, headers)
         ctx = RequestContext(
             request_id=request_id_from(headers.get("x-request-id")),
-            traceparent=traceparent_from(headers.get("traceparent")),
+            traceparent=span.traceparent
+            if span is not None
+            else traceparent_from(headers.get("traceparent")),
             tracestate=(headers.get("tracestate") or None) and headers["tracestate"][:512],
             client_address=client_address(scope, headers, self.proxies),
             user_agent=headers.get("user-agent"),
@@ -145,6 +150,7 @@ class RequestTracking:
         token = use_context(ctx)
         corr = correlation_id.set(ctx.request_id)
         http_metrics.in_flight += 1
+        trace = trace_context.set(ctx.traceparent)
         try:
             declared = headers.get("content-length")
             if declared is not None and (
@@ -175,6 +181,9 @@ class RequestTracking:
                     "client": ctx.client_address or "-",
                 },
             )
+            if span is not None:
+                end_request_span(span, scope, status)
+            trace_context.reset(trace)
             correlation_id.reset(corr)
             reset_context(token)
 

@@ -48,6 +48,8 @@ from gateway.handlers.realtime_metrics import count_dropped
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.realtime_recovery import CommandCaller, recover, resume
 from gateway.handlers.subscriptions import ChannelHub
+from shared import tracing
+from shared.tracing import state as tracing_state
 
 log = logging.getLogger(__name__)
 
@@ -265,7 +267,21 @@ class Connection:
         except FrameError as e:
             self.send(error_frame(e.code, e.message))
             return
-        self._dispatch(frame)
+        if tracing_state.tracer is None:
+            self._dispatch(frame)
+            return
+        # The commands a frame starts run in tasks spawned here: they inherit this span.
+        kind = type(frame).__name__.removesuffix("Frame").lower()
+        with tracing.span(
+            f"ws receive {kind}",
+            kind="server",
+            attributes={
+                "parley.ws.frame.type": kind,
+                "parley.ws.connection_id": self.identity.connection_id,
+                "parley.user_id": self.user_id,
+            },
+        ):
+            self._dispatch(frame)
 
     def _refuse_frame(self, admission: Admission) -> None:
         REFUSED.labels("frames").inc()

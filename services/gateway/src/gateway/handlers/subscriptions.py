@@ -23,7 +23,9 @@ from prometheus_client import Gauge
 
 from contracts import realtime
 from contracts.base import ContractError, Envelope, Message
+from shared import tracing
 from shared.pubsub import PubSub
+from shared.tracing import state as tracing_state
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +110,31 @@ class ChannelHub:
         except ContractError as e:
             log.warning("skipping a frame on %s: %s", channel, e)
             return
-        for listener in list(self._channels.get(channel, ())):
+        listeners = list(self._channels.get(channel, ()))
+        if tracing_state.tracer is None:
+            self._deliver(listeners, channel, envelope, decoded)
+            return
+        with tracing.span(
+            f"ws deliver {envelope.type}",
+            kind="consumer",
+            traceparent=envelope.traceparent,
+            tracestate=envelope.tracestate,
+            attributes={
+                "messaging.system": "redis",
+                "messaging.operation.type": "process",
+                "messaging.destination.name": channel,
+                "messaging.message.id": envelope.id,
+                "parley.message.type": envelope.type,
+                "parley.ws.listeners": len(listeners),
+            },
+        ):
+            self._deliver(listeners, channel, envelope, decoded)
+
+    @staticmethod
+    def _deliver(
+        listeners: list[ChannelListener], channel: str, envelope: Envelope, decoded: Message
+    ) -> None:
+        for listener in listeners:
             try:
                 listener.on_frame(channel, envelope, decoded)
             except Exception:

@@ -38,6 +38,7 @@ from notification.domain.errors import (
     UnsafeWebhookError,
 )
 from notification.store.wire import to_wire
+from shared import tracing
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -131,13 +132,26 @@ class WebhookChannel:
             SIGNATURE_HEADER: sign(key, message_id, timestamp, body),
         }
         extensions = {"sni_hostname": destination.server_name} if destination.server_name else {}
-        try:
-            async with self._client.stream(
-                "POST", destination.url, content=body, headers=headers, extensions=extensions
-            ) as response:
-                await self._drain(response)
-        except httpx.HTTPError as e:
-            return f"{type(e).__name__}: {e}"
+        with tracing.span(
+            "POST webhook",
+            kind="client",
+            # The host only: a webhook URL's path and query may hold the receiver's secrets.
+            attributes={"http.request.method": "POST", "server.address": destination.host_header},
+        ) as span:
+            if span is not None and (traceparent := tracing.format_traceparent(span)):
+                headers["traceparent"] = traceparent
+            try:
+                async with self._client.stream(
+                    "POST", destination.url, content=body, headers=headers, extensions=extensions
+                ) as response:
+                    await self._drain(response)
+            except httpx.HTTPError as e:
+                tracing.record_error(e)
+                return f"{type(e).__name__}: {e}"
+            if span is not None:
+                span.set_attribute("http.response.status_code", response.status_code)
+                if not response.is_success:
+                    tracing.record_error(_FinalError(f"HTTP {response.status_code}"))
         status = response.status_code
         if response.is_success:
             return ""
