@@ -192,8 +192,7 @@ def test_secret_files_are_mounted_where_the_services_read_them(
 
 
 def test_config_files_exist(compose: dict[str, Any], compose_services: ServiceMap) -> None:
-    for name, config in compose["configs"].items():
-        assert (ROOT / config["file"]).is_file(), name
+    assert "configs" not in compose, "docker-compose 1.29 ignores configs: bind-mount the files"
     for name, spec in compose_services.items():
         for volume in spec.get("volumes", []):
             source = str(volume).split(":", 1)[0]
