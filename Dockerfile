@@ -83,7 +83,7 @@ USER 10001:10001
 STOPSIGNAL SIGTERM
 # Slim images have no curl: the probe is a few lines of standard-library Python that asks the
 # service's own /health/ready on the port its <PREFIX>PORT variable names.
-HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+HEALTHCHECK --interval=10s --timeout=10s --start-period=30s --retries=5 \
     CMD ["python", "/app/healthcheck.py"]
 ENTRYPOINT ["parley-service"]
 CMD ["serve"]
