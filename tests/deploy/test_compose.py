@@ -102,7 +102,7 @@ def test_the_cluster_has_six_nodes_with_their_own_hostname_volume_and_fixed_addr
         assert address in subnet and address not in dynamic, name
         addresses.add(address)
     assert len(addresses) == 6
-    # Every Redis client resolves the nodes from /etc/hosts, dead or alive, at their fixed addresses.
+    # Every Redis client resolves the nodes from /etc/hosts, at their fixed addresses.
     fixed = sorted(f"{n}:{s['networks']['parley']['ipv4_address']}" for n, s in nodes.items())
     for name in ("auth", "user", "chat", "notification", "gateway", "redis-exporter"):
         assert sorted(compose_services[name]["extra_hosts"]) == fixed, name
