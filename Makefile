@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS ?= never
 export UV_PYTHON_PREFERENCE ?= only-system
 PY_PATHS := cli contracts shared services tests bench conftest.py
 
-.PHONY: help install up down test lint format typecheck imports contracts-check contracts-export \
+.PHONY: help install up down test lint format typecheck imports contracts-check contracts-export deploy-test \
         check-deploy pytest test-containers web cluster-up cluster-down cluster-status bench clean
 
 help: ## List the targets
@@ -56,7 +56,7 @@ check-deploy: ## Validate compose.yaml, the Dockerfile, ACLs, monitoring files, 
 	@$(RUN) pytest -q -p no:cacheprovider tests/deploy
 
 pytest: ## The test suites (unit, integration, e2e) against a real test cluster on 7101-7106
-	@$(RUN) pytest --ignore=tests/deploy; rc=$$?; \
+	@$(RUN) pytest --ignore=tests/deploy --ignore=tests/deploy_live; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; exit 1; fi; \
 	  exit $$rc
 
@@ -71,6 +71,11 @@ test-containers: install ## The shared integration and e2e suites on a cluster o
 	  --ignore=tests/e2e/test_tracing.py; rc=$$?; \
 	  ids=$$(docker ps -aq --filter label=parley.cluster 2>/dev/null); \
 	  [ -z "$$ids" ] || docker rm -f $$ids >/dev/null; exit $$rc
+
+deploy-test: install ## The compose fleet built (scripts/build-images) and run in containers: tests/deploy_live
+	@PARLEY_TEST_REDIS_IMAGE=$$(scripts/ensure-docker start) && \
+	  PARLEY_TEST_DEPLOY_LIVE_PORTS=$${PARLEY_TEST_DEPLOY_LIVE_PORTS:-7187-7190} \
+	  $(RUN) pytest -p no:cacheprovider -x tests/deploy_live
 
 web: ## Build the browser client (web/) into the gateway's committed bundle (needs node and npm)
 	@cd web && npm ci --no-audit --no-fund && npm run build

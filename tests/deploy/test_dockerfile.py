@@ -93,7 +93,17 @@ def test_dependencies_install_from_the_lock_without_dev_tools(commands: tuple[An
     assert len(syncs) == 2, "one layer for dependencies, one for the workspace"
     for sync in syncs:
         assert "--frozen" in sync and "--no-dev" in sync
-        assert '--package "parley-${SERVICE}"' in sync
+        assert "$PACKAGES" in sync and "SERVICE" not in sync, (
+            "the builder must not depend on SERVICE"
+        )
+    # The five services, and not the developer CLI (whose test tools would enter the image).
+    (packages,) = [c.value for c in commands if c.cmd == "ENV" and c.value[0] == "PACKAGES"]
+    named = packages[1].strip('"').split()
+    assert named == [
+        w
+        for s in ("auth", "user", "chat", "notification", "gateway")
+        for w in ("--package", f"parley-{s}")
+    ]
     assert "--no-install-workspace" in syncs[0]
     assert "--no-editable" in syncs[1]
 
