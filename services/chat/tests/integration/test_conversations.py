@@ -122,3 +122,17 @@ async def test_my_conversations_come_newest_first_with_last_message_and_unread(
     )
     assert [(c.id, c.unread_count) for c in rest.items] == [(quiet, 1)]
     assert rest.next is None
+
+
+async def test_my_conversation_ids_come_newest_first_and_only_mine(chat: Chat) -> None:
+    me, other, stranger = uid(), uid(), uid()
+    quiet = await group(chat, me, other)
+    busy = await group(chat, me, other)
+    await group(chat, other, stranger)  # not mine
+    await post(chat, busy, other, "news")
+    ids = await chat.conversations.list_ids(wire.ListConversationIds(user_id=me))
+    assert ids.ids == [busy, quiet]
+    first = await chat.conversations.list_ids(wire.ListConversationIds(user_id=me, limit=1))
+    assert first.ids == [busy]
+    none = await chat.conversations.list_ids(wire.ListConversationIds(user_id=uid()))
+    assert none.ids == []
