@@ -307,7 +307,7 @@ async def run(args: argparse.Namespace, redis_url: str, home: Path) -> dict[str,
     print(f"bare server: {steps[-1]} sockets")
     bare = await bare_figures(steps, args.concurrency)
     async with databases(home) as (_, urls):
-        GATEWAY_ENV["GATEWAY_REDIS_MAX_CONNECTIONS"] = str(args.pool)
+        GATEWAY_ENV["GATEWAY_REDIS_MAX_CONNECTIONS_TOTAL"] = str(args.pool)
         env = {**ENV, "gateway": GATEWAY_ENV}
         with Fleet(redis_url, home, database_url=urls.__getitem__, extra_env=env) as fleet:
             await asyncio.to_thread(fleet.start)
@@ -383,7 +383,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group", type=int, default=1000, help="large group's members (1000)")
     parser.add_argument("--posts", type=int, default=20, help="posts to the large group (20)")
     parser.add_argument("--concurrency", type=int, default=64, help="handshakes in flight (64)")
-    parser.add_argument("--pool", type=int, default=64, help="GATEWAY_REDIS_MAX_CONNECTIONS (64)")
+    parser.add_argument(
+        "--pool", type=int, default=96, help="GATEWAY_REDIS_MAX_CONNECTIONS_TOTAL (96)"
+    )
     args = parser.parse_args()
     if args.curve:
         args.sockets = args.curve[-1]

@@ -239,6 +239,9 @@ async def running_gateway(
 
     ``overrides`` are gateway :class:`Settings` fields (e.g. ``trusted_proxies="127.0.0.1"``).
     """
+    # The stand-ins' consumers read through the gateway's client: its cluster-wide bound, sized
+    # for the gateway's own readers, is lifted unless a test sets it.
+    overrides.setdefault("redis_max_connections_total", None)
     settings = Settings(redis_url=redis_url, instance=uid("gw"), command_timeout=3.0, **overrides)
     runtime = ServiceRuntime("gateway", settings, owns_database=False)
     await runtime.start()

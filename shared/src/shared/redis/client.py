@@ -80,6 +80,7 @@ async def _create_cluster(settings: RedisSettings, policy: RetryPolicy) -> Resil
     client = ResilientRedisCluster(
         policy=policy,
         pool_timeout=settings.pool_timeout,
+        total_connections=settings.max_connections_total,
         startup_nodes=_startup_nodes(settings),
         max_connections=settings.max_connections,
         ssl=settings.use_tls,

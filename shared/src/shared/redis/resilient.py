@@ -24,6 +24,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
+from redis.cluster import PRIMARY
 from redis.exceptions import (
     AskError,
     AuthenticationError,
@@ -168,7 +169,14 @@ class ResilientRedisCluster(RedisCluster):
     redis-py splits by slot run as ordinary commands, one per slot, so they do wait.
     """
 
-    def __init__(self, *, policy: RetryPolicy, pool_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        policy: RetryPolicy,
+        pool_timeout: float,
+        total_connections: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         retry = _OuterLoopAwareRetry(
             EqualJitterBackoff(cap=policy.cap, base=policy.base),
             policy.attempts,
@@ -178,6 +186,7 @@ class ResilientRedisCluster(RedisCluster):
         self._policy = policy
         self._pool_timeout = pool_timeout
         self._gates: dict[str, asyncio.Semaphore] = {}
+        self._total_connections = total_connections
         metrics.track_pools(self)
 
     async def initialize(
@@ -187,11 +196,27 @@ class ResilientRedisCluster(RedisCluster):
     ) -> RedisCluster:
         """Read the slot map; a map that cannot be read or is incomplete is TopologyUnavailable."""
         try:
-            return await super().initialize(additional_startup_nodes_info, last_failed_node_name)
+            client = await super().initialize(additional_startup_nodes_info, last_failed_node_name)
         except RedisClusterException as e:
             if type(e) is not RedisClusterException:
                 raise
             raise TopologyUnavailable(str(e)) from e
+        self._share_connections()
+        return client
+
+    def _share_connections(self) -> None:
+        """With a total bound, give each node an equal share of it (once, from the primaries
+        found at start; nodes met later get the same share). One connection of the total is
+        left to the startup node's, which redis-py keeps apart for reading the slot map."""
+        total, self._total_connections = self._total_connections, None
+        if total is None:
+            return
+        primaries = self.nodes_manager.get_nodes_by_server_type(PRIMARY)
+        share = max(1, (total - 1) // max(1, len(primaries)))
+        self.nodes_manager.connection_kwargs["max_connections"] = share
+        for node in self.nodes_manager.nodes_cache.values():
+            node.max_connections = share
+        self._gates.clear()
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         """Run one command: wait for a connection if needed, retry transient failures."""
