@@ -90,7 +90,9 @@ class Connection:
         self._queue = SendQueue(options.send_queue, droppable_limit=options.droppable_limit)
         self._wake = asyncio.Event()
         self._close: Close | None = None
-        self._closing = asyncio.Event()
+        # A future, not an Event: the socket's runner waits on it next to its reader and writer
+        # tasks without a task of its own.
+        self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
         self._conv_family = registry.channel("rt.conv")
         self.user_channel = registry.channel("rt.user").key(identity.user_id)
         self.conversations: dict[str, str] = {}
@@ -141,14 +143,16 @@ class Connection:
         """Decide to close (the first decision wins); the writer does it."""
         if self._close is None:
             self._close = Close(code, reason or close_codes.REASONS.get(code, ""))
+            self._closing.set_result(self._close)
         self._wake.set()
-        self._closing.set()
+
+    def closing_decided(self) -> asyncio.Future[Close]:
+        """Done once a close has been decided, with it (do not cancel it: it is shared)."""
+        return self._closing
 
     async def wait_closing(self) -> Close:
         """Returns once a close has been decided, with it."""
-        await self._closing.wait()
-        assert self._close is not None
-        return self._close
+        return await asyncio.shield(self._closing)
 
     async def next_outgoing(self) -> Outgoing | Close:
         """The next frame to send, or the close to perform (which comes first)."""
