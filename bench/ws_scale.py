@@ -229,7 +229,11 @@ async def create_groups(http: Http, api: str, groups: list[list[Member]]) -> lis
     async def one(people: list[Member]) -> str:
         body = {"kind": "group", "title": "bench", "member_ids": [m.id for m in people[1:]]}
         async with gate:
-            answer = await http.post(f"{api}/api/v1/conversations", body, auth(people[0]))
+            for attempt in range(5):  # a busy machine's 503 (a retried one may leave a spare group)
+                answer = await http.post(f"{api}/api/v1/conversations", body, auth(people[0]))
+                if answer[0] != 503 or attempt == 4:
+                    break
+                await asyncio.sleep(1.0 + attempt)
         return str(created(*answer, "conversation")["id"])
 
     return list(await asyncio.gather(*(one(g) for g in groups)))
