@@ -72,7 +72,10 @@ GATEWAY_ENV = {
     "GATEWAY_WS_MAX_PER_ADDRESS": "1000000",
     "GATEWAY_WS_HANDSHAKE_RATE": "1000000",
     "GATEWAY_WS_HANDSHAKE_BURST": "1000000",
+    # Tokens minted at registration must outlive a long run (their sockets close at expiry).
+    "GATEWAY_MAX_TOKEN_LIFETIME": "14400",
 }
+AUTH_ENV = {**ENV["auth"], "AUTH_ACCESS_TOKEN_TTL": "14400"}
 BARE_SERVER = Path(__file__).resolve().parent / "ws_bare.py"
 
 
@@ -312,7 +315,7 @@ async def run(args: argparse.Namespace, redis_url: str, home: Path) -> dict[str,
     bare = await bare_figures(steps, args.concurrency)
     async with databases(home) as (_, urls):
         GATEWAY_ENV["GATEWAY_REDIS_MAX_CONNECTIONS_TOTAL"] = str(args.pool)
-        env = {**ENV, "gateway": GATEWAY_ENV}
+        env = {**ENV, "auth": AUTH_ENV, "gateway": GATEWAY_ENV}
         with Fleet(redis_url, home, database_url=urls.__getitem__, extra_env=env) as fleet:
             await asyncio.to_thread(fleet.start)
             async with aiohttp.ClientSession(
