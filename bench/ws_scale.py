@@ -72,7 +72,10 @@ GATEWAY_ENV = {
     "GATEWAY_WS_MAX_PER_ADDRESS": "1000000",
     "GATEWAY_WS_HANDSHAKE_RATE": "1000000",
     "GATEWAY_WS_HANDSHAKE_BURST": "1000000",
+    # Tokens minted at registration must outlive a long run (their sockets close at expiry).
+    "GATEWAY_MAX_TOKEN_LIFETIME": "14400",
 }
+AUTH_ENV = {**ENV["auth"], "AUTH_ACCESS_TOKEN_TTL": "14400"}
 BARE_SERVER = Path(__file__).resolve().parent / "ws_bare.py"
 
 
@@ -229,7 +232,11 @@ async def create_groups(http: Http, api: str, groups: list[list[Member]]) -> lis
     async def one(people: list[Member]) -> str:
         body = {"kind": "group", "title": "bench", "member_ids": [m.id for m in people[1:]]}
         async with gate:
-            answer = await http.post(f"{api}/api/v1/conversations", body, auth(people[0]))
+            for attempt in range(5):  # a busy machine's 503 (a retried one may leave a spare group)
+                answer = await http.post(f"{api}/api/v1/conversations", body, auth(people[0]))
+                if answer[0] != 503 or attempt == 4:
+                    break
+                await asyncio.sleep(1.0 + attempt)
         return str(created(*answer, "conversation")["id"])
 
     return list(await asyncio.gather(*(one(g) for g in groups)))
@@ -307,8 +314,8 @@ async def run(args: argparse.Namespace, redis_url: str, home: Path) -> dict[str,
     print(f"bare server: {steps[-1]} sockets")
     bare = await bare_figures(steps, args.concurrency)
     async with databases(home) as (_, urls):
-        GATEWAY_ENV["GATEWAY_REDIS_MAX_CONNECTIONS"] = str(args.pool)
-        env = {**ENV, "gateway": GATEWAY_ENV}
+        GATEWAY_ENV["GATEWAY_REDIS_MAX_CONNECTIONS_TOTAL"] = str(args.pool)
+        env = {**ENV, "auth": AUTH_ENV, "gateway": GATEWAY_ENV}
         with Fleet(redis_url, home, database_url=urls.__getitem__, extra_env=env) as fleet:
             await asyncio.to_thread(fleet.start)
             async with aiohttp.ClientSession(
@@ -383,7 +390,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--group", type=int, default=1000, help="large group's members (1000)")
     parser.add_argument("--posts", type=int, default=20, help="posts to the large group (20)")
     parser.add_argument("--concurrency", type=int, default=64, help="handshakes in flight (64)")
-    parser.add_argument("--pool", type=int, default=64, help="GATEWAY_REDIS_MAX_CONNECTIONS (64)")
+    parser.add_argument(
+        "--pool", type=int, default=96, help="GATEWAY_REDIS_MAX_CONNECTIONS_TOTAL (96)"
+    )
     args = parser.parse_args()
     if args.curve:
         args.sockets = args.curve[-1]

@@ -19,6 +19,7 @@ __all__ = [
     "ChatMessage",
     "Conversation",
     "ConversationCreated",
+    "ConversationIds",
     "ConversationList",
     "CreateConversation",
     "DeleteMessage",
@@ -30,6 +31,7 @@ __all__ = [
     "GetUnread",
     "History",
     "LeaveConversation",
+    "ListConversationIds",
     "ListConversations",
     "MarkRead",
     "MemberAdded",
@@ -96,6 +98,12 @@ class ConversationList(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=
 
     items: Annotated[list[Conversation], msgspec.Meta(max_length=100)]
     next: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+class ConversationIds(msgspec.Struct, frozen=True, kw_only=True):
+    """The ids of a user's conversations, most recent activity first."""
+
+    ids: Annotated[list[Id], msgspec.Meta(max_length=10_000)]
 
 
 class PostResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -192,6 +200,19 @@ class ListConversations(Command, frozen=True, kw_only=True):
     user_id: Id
     cursor: Annotated[str, msgspec.Meta(max_length=256)] | None = None
     limit: Limit = 50
+
+
+class ListConversationIds(Command, frozen=True, kw_only=True):
+    """The ids of a user's conversations, most recent activity first, at most ``limit``: what a
+    real-time connection subscribes, in one request (``ListConversations`` pages summaries)."""
+
+    TYPE = "chat.list_conversation_ids"
+    STREAM = COMMANDS
+    KEY = "user_id"
+    RESULT = ConversationIds
+
+    user_id: Id
+    limit: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 1000
 
 
 class AddMembers(Command, frozen=True, kw_only=True):

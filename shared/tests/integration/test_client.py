@@ -146,6 +146,30 @@ async def test_an_unreachable_cluster_fails_at_creation_with_a_typed_error() -> 
         await create_client(settings)
 
 
+async def test_a_total_bound_holds_over_every_node_under_a_burst(
+    redis_url: str, test_cluster: LocalCluster
+) -> None:
+    """max_connections_total bounds the sum over the nodes, not each node's pool."""
+    names = {bound: f"parley-test-{_tag()}" for bound in ("node", "total")}
+    per_node = RedisSettings(
+        url=redis_url, client_name=names["node"], max_connections=8, pool_timeout=10.0
+    )
+    total = per_node.model_copy(update={"client_name": names["total"], "max_connections_total": 6})
+    counts = {}
+    for bound, settings in (("node", per_node), ("total", total)):
+        client = await create_client(settings)
+        try:
+            # BLPOPs hold their connections a while: a burst spread over every primary.
+            keys = [f"test:client:{{{_tag()}}}:list" for _ in range(30)]
+            got = await asyncio.gather(*(client.blpop([k], timeout=0.1) for k in keys))
+            assert got == [None] * 30  # every command ran: waited for a connection, none failed
+            counts[bound] = await _clients_named(test_cluster, names[bound])
+        finally:
+            await client.aclose()
+    assert counts["node"] > 6  # the per-node bound alone lets the burst open more
+    assert counts["total"] <= 6
+
+
 async def test_a_single_node_client_speaks_the_same_commands(
     test_cluster: LocalCluster,
 ) -> None:

@@ -157,3 +157,17 @@ async def test_a_member_removed_on_one_instance_cannot_post_through_another(
             await post(other, conv, bob)
     finally:
         await other.aclose()
+
+
+async def test_my_conversation_ids_come_newest_first_and_only_mine(chat: Chat) -> None:
+    me, other, stranger = uid(), uid(), uid()
+    quiet = await group(chat, me, other)
+    busy = await group(chat, me, other)
+    await group(chat, other, stranger)  # not mine
+    await post(chat, busy, other, "news")
+    ids = await chat.conversations.list_ids(wire.ListConversationIds(user_id=me))
+    assert ids.ids == [busy, quiet]
+    first = await chat.conversations.list_ids(wire.ListConversationIds(user_id=me, limit=1))
+    assert first.ids == [busy]
+    none = await chat.conversations.list_ids(wire.ListConversationIds(user_id=uid()))
+    assert none.ids == []

@@ -79,6 +79,9 @@ class Store:
             )
         return out, None
 
+    async def ids_for(self, user_id: str, *, limit: int) -> list[str]:
+        return [c.id for c in self.convs.values() if user_id in c.member_ids][:limit]
+
     # MessageStore
     async def append(
         self, draft: Draft, *, announce: Announce | None = None

@@ -20,6 +20,11 @@ class Settings(ServiceSettings):
     admin_port: int | None = Field(default=8105, ge=1, le=65535)
     """The admin listener (/health/* with details, /metrics): never published, scraped inside."""
     environment: Literal["development", "production"] = "development"
+    redis_max_connections_total: int | None = Field(default=96, ge=1)
+    """Connections over the whole cluster (each node an equal share): the gateway's count stays
+    the same however many sockets it holds (their channels share the pub/sub connections). 96:
+    its 32 stream partitions (auth.events, user.events, chat.events) each hold one for a blocking
+    read, and 64 are left for commands."""
     graphql_introspection: bool | None = None
     """GraphQL introspection; unset: on in development, off in production."""
     hsts: bool = False

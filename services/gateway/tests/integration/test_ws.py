@@ -82,6 +82,17 @@ async def test_posted_messages_arrive_in_order_with_the_whole_message_object(
     assert frames[0]["message"]["mentions"] == [] and frames[0]["message"]["deleted"] is False
 
 
+async def test_ready_lists_the_users_conversations_with_one_request_to_chat(
+    gateway: Gateway,
+) -> None:
+    me, convs = uid(), [uid("c") for _ in range(150)]  # more than one page of summaries
+    async with await connect(gateway, me, *convs):
+        pass
+    asked = [c for c in gateway.services.listings if getattr(c, "user_id", None) == me]
+    assert len(asked) == 1 and isinstance(asked[0], chat.ListConversationIds)
+    assert asked[0].limit == gateway.app.state.realtime.options.max_conversations
+
+
 async def test_an_auth_first_frame_authenticates_a_connection_without_a_token(
     gateway: Gateway,
 ) -> None:

@@ -95,6 +95,8 @@ class FakeServices:
     profiles: dict[str, user.Profile] = field(default_factory=dict)
     calls: list[Message] = field(default_factory=list)
     history_calls: int = 0
+    listings: list[Message] = field(default_factory=list)
+    """The conversation lists asked of chat (``ListConversations`` and ``ListConversationIds``)."""
     history_delay: float = 0.0
     """Seconds chat takes to answer a history request (frames can be published meanwhile)."""
     history_failure: ErrorCode | None = None
@@ -123,6 +125,7 @@ class FakeServices:
         return chat.History(items=picked)
 
     async def list_conversations(self, cmd: chat.ListConversations, _: Envelope) -> Any:
+        self.listings.append(cmd)
         items = [
             chat.Conversation(
                 id=c,
@@ -135,6 +138,10 @@ class FakeServices:
             for c in self.conversations.get(cmd.user_id, [])
         ]
         return chat.ConversationList(items=items)
+
+    async def list_conversation_ids(self, cmd: chat.ListConversationIds, _: Envelope) -> Any:
+        self.listings.append(cmd)
+        return chat.ConversationIds(ids=self.conversations.get(cmd.user_id, [])[: cmd.limit])
 
     async def record(self, cmd: Any, _: Envelope) -> Any:
         self.calls.append(cmd)
@@ -170,6 +177,7 @@ class FakeServices:
             "chat": {
                 chat.GetHistory: self.history,
                 chat.ListConversations: self.list_conversations,
+                chat.ListConversationIds: self.list_conversation_ids,
                 chat.MarkRead: self.record,
                 chat.SetTyping: self.record,
             },
@@ -231,6 +239,9 @@ async def running_gateway(
 
     ``overrides`` are gateway :class:`Settings` fields (e.g. ``trusted_proxies="127.0.0.1"``).
     """
+    # The stand-ins' consumers read through the gateway's client: its cluster-wide bound, sized
+    # for the gateway's own readers, is lifted unless a test sets it.
+    overrides.setdefault("redis_max_connections_total", None)
     settings = Settings(redis_url=redis_url, instance=uid("gw"), command_timeout=3.0, **overrides)
     runtime = ServiceRuntime("gateway", settings, owns_database=False)
     await runtime.start()

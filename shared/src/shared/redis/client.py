@@ -81,6 +81,7 @@ async def _create_cluster(settings: RedisSettings, policy: RetryPolicy) -> Resil
         policy=policy,
         pool_timeout=settings.pool_timeout,
         breaker=settings.breaker,
+        total_connections=settings.max_connections_total,
         startup_nodes=_startup_nodes(settings),
         max_connections=settings.max_connections,
         ssl=settings.use_tls,

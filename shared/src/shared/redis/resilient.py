@@ -31,6 +31,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
+from redis.cluster import PRIMARY
 from redis.exceptions import (
     AskError,
     AuthenticationError,
@@ -190,6 +191,7 @@ class ResilientRedisCluster(RedisCluster):
         policy: RetryPolicy,
         pool_timeout: float,
         breaker: BreakerSettings | None = None,
+        total_connections: int | None = None,
         **kwargs: Any,
     ) -> None:
         retry = _OuterLoopAwareRetry(
@@ -206,6 +208,7 @@ class ResilientRedisCluster(RedisCluster):
         self.slot_map_breaker = CircuitBreaker("redis:slot-map", breaker)
         """Opens when the slot map cannot be read from any node (the whole cluster is down)."""
         self._map_refreshed_at = 0.0
+        self._total_connections = total_connections
         metrics.track_pools(self)
 
     async def initialize(
@@ -233,7 +236,22 @@ class ResilientRedisCluster(RedisCluster):
             breaker.record_failure()
             raise
         breaker.record_success()
+        self._share_connections()
         return client
+
+    def _share_connections(self) -> None:
+        """With a total bound, give each node an equal share of it (once, from the primaries
+        found at start; nodes met later get the same share). One connection of the total is
+        left to the startup node's, which redis-py keeps apart for reading the slot map."""
+        total, self._total_connections = self._total_connections, None
+        if total is None:
+            return
+        primaries = self.nodes_manager.get_nodes_by_server_type(PRIMARY)
+        share = max(1, (total - 1) // max(1, len(primaries)))
+        self.nodes_manager.connection_kwargs["max_connections"] = share
+        for node in self.nodes_manager.nodes_cache.values():
+            node.max_connections = share
+        self._gates.clear()
 
     async def execute_command(self, *args: EncodableT, **kwargs: Any) -> Any:
         """Run one command: wait for a connection if needed, retry transient failures."""

@@ -36,6 +36,10 @@ class RedisSettings(BaseModel):
 
     max_connections: int = Field(default=64, ge=1, le=10_000)
     """Connections per node (per server for a single node)."""
+    max_connections_total: int | None = Field(default=None, ge=1, le=100_000)
+    """Connections over the whole cluster: each node's pool gets an equal share of the primaries
+    found at start (at least one), in place of ``max_connections``. Unset: ``max_connections``
+    per node, so the count grows with the cluster."""
     pool_timeout: float = Field(default=1.0, ge=0, le=60)
     """Seconds a command waits for a free connection before :class:`PoolExhausted`."""
 

@@ -55,6 +55,8 @@ class ServiceSettings(BaseSettings):
     redis_password: str | None = None
     redis_connect_timeout: float = Field(default=10.0, gt=0)
     redis_max_connections: int = Field(default=64, ge=1)
+    # Over the whole cluster (each node's pool an equal share), in place of the per-node bound.
+    redis_max_connections_total: int | None = Field(default=None, ge=1)
     redis_pool_timeout: float = Field(default=1.0, ge=0)
     redis_ssl: bool = False
     redis_ssl_ca_certs: Path | None = None
@@ -115,6 +117,7 @@ class ServiceSettings(BaseSettings):
             password=self.redis_password,
             client_name=self.instance,
             max_connections=self.redis_max_connections,
+            max_connections_total=self.redis_max_connections_total,
             pool_timeout=self.redis_pool_timeout,
             ssl=self.redis_ssl,
             ssl_ca_certs=self.redis_ssl_ca_certs,

@@ -53,6 +53,7 @@ def command_handlers(
         wire.CreateConversation: command(conversations.create),
         wire.GetConversation: command(conversations.get),
         wire.ListConversations: command(conversations.list_mine),
+        wire.ListConversationIds: command(conversations.list_ids),
         wire.AddMembers: command(conversations.add_members),
         wire.RemoveMember: command(conversations.remove_member),
         wire.LeaveConversation: command(conversations.leave),

@@ -120,6 +120,10 @@ class Conversations:
         page, cursor = await self._store.list_for(cmd.user_id, cursor=cmd.cursor, limit=cmd.limit)
         return wire.ConversationList(items=[shapes.summary(s) for s in page], next=cursor)
 
+    async def list_ids(self, cmd: wire.ListConversationIds) -> wire.ConversationIds:
+        """The ids of the caller's conversations, most recent activity first."""
+        return wire.ConversationIds(ids=await self._store.ids_for(cmd.user_id, limit=cmd.limit))
+
     async def add_members(self, cmd: wire.AddMembers) -> wire.Conversation:
         """Add users to a group; each addition is announced."""
         conv, _ = await member_view(self._store, cmd.conversation_id, cmd.user_id)

@@ -69,6 +69,10 @@ class ConversationStore(Protocol):
         """A page of the user's conversations, most recent activity first, and the next cursor."""
         ...
 
+    async def ids_for(self, user_id: str, *, limit: int) -> list[str]:
+        """The ids of the user's conversations, most recent activity first (at most ``limit``)."""
+        ...
+
 
 class MessageStore(Protocol):
     """Messages, with their per-conversation sequence numbers."""

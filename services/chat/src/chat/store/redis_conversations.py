@@ -97,6 +97,10 @@ class CachedConversations:
         """From the database (a per-user list changes with every message in any of them)."""
         return await self._sql.list_for(user_id, cursor=cursor, limit=limit)
 
+    async def ids_for(self, user_id: str, *, limit: int) -> list[str]:
+        """From the database (membership changes are rare, but a stale list would leak)."""
+        return await self._sql.ids_for(user_id, limit=limit)
+
 
 def _cached(conv: Conversation) -> _CachedConversation:
     return _CachedConversation(

@@ -156,6 +156,19 @@ class SqlConversations:
         next_cursor = _encode_cursor(page[-1].last_activity_at, page[-1].id) if more else None
         return summaries, next_cursor
 
+    async def ids_for(self, user_id: str, *, limit: int) -> list[str]:
+        """One query on the membership index: no summaries, no members."""
+        c, m = conversations, members
+        query = (
+            select(c.c.id)
+            .join(m, m.c.conversation_id == c.c.id)
+            .where(m.c.user_id == user_id)
+            .order_by(c.c.last_activity_at.desc(), c.c.id.desc())
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            return [str(row.id) for row in await conn.execute(query)]
+
     async def _summary(
         self, user_id: str, conversation_id: str, last_seq: int, marker: int
     ) -> Summary | None:

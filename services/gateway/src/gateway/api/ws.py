@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -184,14 +185,17 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
     tasks: list[asyncio.Task[Any]] = []
     try:
         await open_connection(conn, rt.facts)
+        # Three tasks per socket (next to uvicorn's): the writer, the reader, and one timer for
+        # the heartbeat and the slot renewal; a decided close is a future, not a fourth task.
+        renew = functools.partial(rt.limits.renew, identity.user_id, identity.connection_id)
         tasks = [
             asyncio.create_task(_write(websocket, conn)),
             asyncio.create_task(_read(websocket, conn)),
-            asyncio.create_task(conn.wait_closing()),
-            asyncio.create_task(heartbeats(conn, rt.facts)),
-            asyncio.create_task(rt.limits.keep_slot(identity.user_id, identity.connection_id)),
+            asyncio.create_task(heartbeats(conn, rt.facts, renew)),
         ]
-        await asyncio.wait(tasks[:3], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            [*tasks[:2], conn.closing_decided()], return_when=asyncio.FIRST_COMPLETED
+        )
     except Exception:
         log.exception("connection %s failed", identity.connection_id)
         conn.close(close_codes.INTERNAL_ERROR)

@@ -59,13 +59,17 @@ class SendQueue:
         """Droppable frames refused or evicted so far."""
         self._on_drop = on_drop
         """Told the ``kind`` of every droppable frame refused or evicted."""
-        self._items: deque[Outgoing] = deque()
+        # Made with the first frame and dropped once drained: an idle socket's empty deque would
+        # still hold a 64-slot block (some 0.7 KB), and a gateway holds thousands of sockets.
+        self._items: deque[Outgoing] | None = None
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._items) if self._items is not None else 0
 
     def offer(self, text: str, *, droppable: bool, kind: str = "", born: float = 0.0) -> Offer:
         """Queue a frame if the policy lets it in."""
+        if self._items is None:
+            self._items = deque()
         if droppable:
             if len(self._items) >= self.droppable_limit:
                 self._drop(kind)
@@ -79,9 +83,15 @@ class SendQueue:
 
     def pop(self) -> Outgoing | None:
         """The oldest frame, or None when empty."""
-        return self._items.popleft() if self._items else None
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if not self._items:
+            self._items = None
+        return item
 
     def _evict_droppable(self) -> bool:
+        assert self._items is not None
         for i, item in enumerate(self._items):
             if item.droppable:
                 del self._items[i]

@@ -93,9 +93,13 @@ class Connection:
         self._queue = SendQueue(
             options.send_queue, droppable_limit=options.droppable_limit, on_drop=count_dropped
         )
-        self._wake = asyncio.Event()
+        # Per-socket state is kept small (10,000 sockets per process): the writer's wake-up is
+        # a future made only while it waits, the dedupe window is made with the first frame.
+        self._wake: asyncio.Future[None] | None = None
         self._close: Close | None = None
-        self._closing = asyncio.Event()
+        # A future, not an Event: the socket's runner waits on it next to its reader and writer
+        # tasks without a task of its own.
+        self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
         self._conv_family = registry.channel("rt.conv")
         self.user_channel = registry.channel("rt.user").key(identity.user_id)
         self.conversations: dict[str, str] = {}
@@ -106,7 +110,7 @@ class Connection:
         self._cursors: dict[str, Cursor[str]] = {}
         self._recoveries: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._seen: deque[str] = deque(maxlen=options.dedupe_window)
+        self._seen: deque[str] | None = None
         self._seen_set: set[str] = set()
         self._typing_sent: dict[str, tuple[bool, float]] = {}
         self._resume_slots = asyncio.Semaphore(options.resume_concurrency)
@@ -141,20 +145,26 @@ class Connection:
             count_dropped(kind)
             log.info("closing connection %s: too slow", self.identity.connection_id)
             self.close(close_codes.SLOW_CONSUMER, "send queue full")
-        self._wake.set()
+        self._wake_writer()
 
     def close(self, code: int, reason: str = "") -> None:
         """Decide to close (the first decision wins); the writer does it."""
         if self._close is None:
             self._close = Close(code, reason or close_codes.REASONS.get(code, ""))
-        self._wake.set()
-        self._closing.set()
+            self._closing.set_result(self._close)
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+
+    def closing_decided(self) -> asyncio.Future[Close]:
+        """Done once a close has been decided, with it (do not cancel it: it is shared)."""
+        return self._closing
 
     async def wait_closing(self) -> Close:
         """Returns once a close has been decided, with it."""
-        await self._closing.wait()
-        assert self._close is not None
-        return self._close
+        return await asyncio.shield(self._closing)
 
     async def next_outgoing(self) -> Outgoing | Close:
         """The next frame to send, or the close to perform (which comes first)."""
@@ -164,8 +174,11 @@ class Connection:
             item = self._queue.pop()
             if item is not None:
                 return item
-            self._wake.clear()
-            await self._wake.wait()
+            self._wake = asyncio.get_running_loop().create_future()
+            try:
+                await self._wake
+            finally:
+                self._wake = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -409,7 +422,9 @@ class Connection:
             return
         if envelope.id in self._seen_set:
             return  # the same event on the conversation's and the user's channel
-        if len(self._seen) == self._seen.maxlen:
+        if self._seen is None:
+            self._seen = deque(maxlen=self.options.dedupe_window)
+        elif len(self._seen) == self._seen.maxlen:
             self._seen_set.discard(self._seen[0])
         self._seen.append(envelope.id)
         self._seen_set.add(envelope.id)

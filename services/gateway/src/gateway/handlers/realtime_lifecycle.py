@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from contracts.base import Envelope, Message
-from contracts.chat import ConversationList, ListConversations
+from contracts.chat import ConversationIds, ListConversationIds
 from contracts.gateway import ConnectionClosed, ConnectionHeartbeat, ConnectionOpened
 from gateway.domain import close_codes
 from gateway.handlers.backend import BackendError
@@ -20,8 +21,6 @@ from gateway.handlers.realtime import Connection
 from shared.pubsub import PubSubError
 
 log = logging.getLogger(__name__)
-
-_PAGE = 100
 
 
 class EventSink(Protocol):
@@ -77,31 +76,31 @@ async def open_connection(conn: Connection, facts: ConnectionFacts) -> None:
 
 
 async def _conversations(conn: Connection) -> list[str]:
-    ids: list[str] = []
-    cursor: str | None = None
-    while len(ids) < conn.options.max_conversations:
-        try:
-            page: ConversationList = await conn.backend.call(
-                ListConversations(user_id=conn.user_id, cursor=cursor, limit=_PAGE),
-                conn.context(),
-            )
-        except BackendError as e:
-            # Without the list the connection still gets its personal channel and whatever the
-            # client resumes; it is told so it can resume what it shows.
-            conn.send({"type": "error", "code": e.code, "message": "conversations unavailable"})
-            break
-        ids += [c.id for c in page.items]
-        cursor = page.next
-        if not cursor or not page.items:
-            break
-    return ids[: conn.options.max_conversations]
+    # One request, one query in chat: the ids alone (the summaries of ``ListConversations``
+    # cost chat several queries per conversation, and a connect needs none of them).
+    try:
+        found: ConversationIds = await conn.backend.call(
+            ListConversationIds(user_id=conn.user_id, limit=conn.options.max_conversations),
+            conn.context(),
+        )
+    except BackendError as e:
+        # Without the list the connection still gets its personal channel and whatever the
+        # client resumes; it is told so it can resume what it shows.
+        conn.send({"type": "error", "code": e.code, "message": "conversations unavailable"})
+        return []
+    return found.ids[: conn.options.max_conversations]
 
 
-async def heartbeats(conn: Connection, facts: ConnectionFacts) -> None:
-    """Publish a heartbeat every ``heartbeat_interval`` until cancelled; refresh the viewing."""
+async def heartbeats(
+    conn: Connection, facts: ConnectionFacts, renew: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Every ``heartbeat_interval`` until cancelled: publish a heartbeat, ``renew`` (the
+    connection's slot), refresh the viewing. One task per connection does all three."""
     while True:
         await asyncio.sleep(conn.options.heartbeat_interval)
         await facts.publish(conn, ConnectionHeartbeat)
+        if renew is not None:
+            await renew()
         if conn.viewing is not None:
             await _tell_viewing(conn)
 

@@ -13,7 +13,6 @@ the log says so) rather than the real-time side failing with the cache.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from prometheus_client import Counter
@@ -78,17 +77,11 @@ class SocketLimits:
         return claimed
 
     async def renew(self, user_id: str, connection_id: str) -> None:
-        """Keep the connection's slot (with each heartbeat)."""
+        """Keep the connection's slot (with each heartbeat, see ``realtime_lifecycle``)."""
         try:
             await self._slots.renew(user_id, connection_id, ttl=self._options.slot_ttl)
         except _UNREACHABLE as e:
             log.warning("could not renew the slot of connection %s: %s", connection_id, e)
-
-    async def keep_slot(self, user_id: str, connection_id: str) -> None:
-        """Renew the connection's slot every heartbeat interval until cancelled."""
-        while True:
-            await asyncio.sleep(self._options.heartbeat_interval)
-            await self.renew(user_id, connection_id)
 
     async def release(self, user_id: str, connection_id: str) -> None:
         """Give the connection's slot back (on close)."""
