@@ -411,6 +411,14 @@ def restore(
             help="Only the keys of these slots (a lost shard's), e.g. 0-5460.",
         ),
     ] = None,
+    into_slots_of: Annotated[
+        str | None,
+        typer.Option(
+            "--into-slots-of",
+            show_default=False,
+            help="Only the keys of the slots this node serves now (after fix: the lost shard's).",
+        ),
+    ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite keys that exist.")] = False,
     url: Url = None,
     user: User = None,
@@ -425,6 +433,9 @@ def restore(
     with failing_clearly("restore", as_json):
         dbs = [Database.parse(d) for d in database or []]
         wanted = parse_slots(slots) if slots else None
+        if into_slots_of is not None:
+            served = Topology.read(target).find(into_slots_of).slot_list()
+            wanted = sorted(set(wanted or []) | set(served))
         named = ", ".join(d.name for d in dbs) or "no database"
         confirm(
             f"Restore {folder.name} into {target.url} and {named} (their contents are replaced)?",

@@ -40,8 +40,10 @@ def add_node(
     with target.node(seed_host, seed_port) as r:
         r.execute_command("CLUSTER MEET", host, port)
 
+    live = {n.id for n in topo.nodes if not n.failed}
+
     def joined() -> bool:
-        return len(cluster_nodes(target, host, port)) >= len(topo.nodes) + 1
+        return live <= {n.id for n in cluster_nodes(target, host, port)}
 
     wait_for(f"{address} to learn the cluster", joined, timeout)
     if master is not None:
@@ -141,12 +143,21 @@ def failover(target: Target, ref: str, *, force: bool = False, timeout: float = 
 
     wait_for(f"{node.address} to become a master", promoted, timeout)
 
-    def everyone_agrees() -> bool:  # Later commands plan from the seed's view: it must be current.
-        return all(
-            any(n.id == node.id and n.is_master for n in cluster_nodes(target, m.host, m.port))
-            for m in topo.nodes
-            if not m.failed and m.id != node.id
-        )
+    old_master = node.master_id
+
+    def everyone_agrees() -> bool:
+        # Later commands plan from the seed's view: it must show the new master, and the old one
+        # as a replica (unless it is down).
+        for m in topo.nodes:
+            if m.failed or m.id == node.id:
+                continue
+            view = {n.id: n for n in cluster_nodes(target, m.host, m.port)}
+            if not view[node.id].is_master:
+                return False
+            was = view.get(old_master)
+            if was is not None and was.is_master and not was.failed:
+                return False
+        return True
 
     wait_for("every node to see the new master", everyone_agrees, timeout)
     return node

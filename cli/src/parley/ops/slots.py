@@ -64,53 +64,97 @@ def _send_batches(
             raise OpsError(f"MIGRATE to {dst.address} failed: {result}") from result
 
 
-def _finalize(target: Target, topo: Topology, slot: int, src: Node, dst: Node) -> None:
-    """Give ``slot`` to ``dst``: the destination first, then the source, then everyone else."""
-    with target.node(dst.host, dst.port) as d:
-        d.execute_command("CLUSTER SETSLOT", slot, "NODE", dst.id)
-    with target.node(src.host, src.port) as s:
-        s.execute_command("CLUSTER SETSLOT", slot, "NODE", dst.id)
-    for m in topo.masters:
-        if m.id in (src.id, dst.id):
+class Connections:
+    """One open connection per node for a whole reshard (not one per slot and command)."""
+
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self._open: dict[str, redis.Redis] = {}
+
+    def __call__(self, node: Node) -> redis.Redis:
+        if node.id not in self._open:
+            self._open[node.id] = self.target.node(node.host, node.port)
+        return self._open[node.id]
+
+    def close(self) -> None:
+        for r in self._open.values():
+            r.close()
+        self._open.clear()
+
+
+def _setslots(r: redis.Redis, slots: Sequence[int], *state: str) -> list[object]:
+    """``CLUSTER SETSLOT <slot> <state...>`` for every slot in one round trip (and, on the node,
+    one cluster-config save for the lot instead of one per slot)."""
+    pipe = r.pipeline(transaction=False)
+    for slot in slots:
+        pipe.execute_command("CLUSTER SETSLOT", slot, *state)  # type: ignore[no-untyped-call]
+    return list(pipe.execute(raise_on_error=False))
+
+
+def _finalize(
+    conns: Connections, topo: Topology, slots: Sequence[int], src: Node, dst: Node
+) -> None:
+    """Give ``slots`` to ``dst``: the destination first, then the source, then everyone else."""
+    for node, must in ((dst, True), (src, True), *((m, False) for m in topo.masters)):
+        if not must and node.id in (src.id, dst.id):
             continue
         try:
-            with target.node(m.host, m.port) as r:
-                r.execute_command("CLUSTER SETSLOT", slot, "NODE", dst.id)
-        except redis.RedisError:
-            pass  # Gossip carries the new owner there too; this only makes it quicker.
+            errors = [
+                e for e in _setslots(conns(node), slots, "NODE", dst.id) if isinstance(e, Exception)
+            ]
+        except redis.RedisError as e:
+            errors = [e]
+        if node.id == src.id and all("only with masters" in str(e) for e in errors):
+            # Having learnt from the destination that its last slots left, the source has become
+            # a replica of it (cluster-allow-replica-migration): the hand-over is done.
+            errors = []
+        if errors and must:
+            raise OpsError(
+                f"{node.address} refused to hand over slots to {dst.address}: {errors[0]}"
+            )
+        # Elsewhere gossip carries the new owner too; telling them only makes it quicker.
 
 
-def move_slot(
-    target: Target,
+def move_slots(
+    conns: Connections,
     topo: Topology,
-    move: Move,
+    src: Node,
+    dst: Node,
+    slots: Sequence[int],
     *,
     batch: int = 100,
     pipeline: int = 10,
     timeout_ms: int = 10_000,
-) -> int:
-    """Move one slot with its keys; returns how many keys went over. Safe to call again."""
-    src, dst, slot = move.source, move.destination, move.slot
-    with target.node(src.host, src.port) as s:
-        with target.node(dst.host, dst.port) as d:
-            d.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", src.id)
-        try:
-            s.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", dst.id)
-        except redis.ResponseError as e:
-            if "not the owner" not in str(e):
-                raise OpsError(f"{src.address} refused to migrate slot {slot}: {e}") from e
+) -> dict[int, int]:
+    """Move ``slots`` with their keys from ``src`` to ``dst``; keys moved per slot. Safe to call
+    again after an interruption."""
+    s, d = conns(src), conns(dst)
+    refused = [e for e in _setslots(d, slots, "IMPORTING", src.id) if isinstance(e, Exception)]
+    if refused:
+        raise OpsError(f"{dst.address} refused to import from {src.address}: {refused[0]}")
+    moved: dict[int, int] = {}
+    for slot, answer in zip(slots, _setslots(s, slots, "MIGRATING", dst.id), strict=True):
+        if isinstance(answer, Exception):
+            if "not the owner" not in str(answer):
+                raise OpsError(f"{src.address} refused to migrate slot {slot}: {answer}")
             # The source gave the slot up already (interrupted after SETSLOT NODE): just finish.
-            _finalize(target, topo, slot, src, dst)
-            return 0
-        moved = 0
-        while True:
-            keys = s.execute_command("CLUSTER GETKEYSINSLOT", slot, batch * pipeline)
-            if not keys:
-                break
-            _send_batches(target, s, dst, list(keys), batch, timeout_ms)
-            moved += len(keys)
-    _finalize(target, topo, slot, src, dst)
+            moved[slot] = 0
+            continue
+        moved[slot] = 0
+        while keys := s.execute_command("CLUSTER GETKEYSINSLOT", slot, batch * pipeline):  # type: ignore[no-untyped-call]
+            _send_batches(conns.target, s, dst, list(keys), batch, timeout_ms)
+            moved[slot] += len(keys)
+    _finalize(conns, topo, slots, src, dst)
     return moved
+
+
+def move_slot(target: Target, topo: Topology, move: Move, **kw: int) -> int:
+    """Move one slot with its keys; returns how many keys went over."""
+    conns = Connections(target)
+    try:
+        return move_slots(conns, topo, move.source, move.destination, [move.slot], **kw)[move.slot]
+    finally:
+        conns.close()
 
 
 def open_slots(target: Target, topo: Topology) -> list[Move]:
@@ -129,33 +173,57 @@ def open_slots(target: Target, topo: Topology) -> list[Move]:
     return [moves[s] for s in sorted(moves)]
 
 
+def _run(
+    target: Target, topo: Topology, moves: Sequence[Move], progress: Progress | None, group: int
+) -> int:
+    """Run ``moves`` in groups of up to ``group`` slots sharing a source and a destination."""
+    conns = Connections(target)
+    total = 0
+    try:
+        i = 0
+        while i < len(moves):
+            first = moves[i]
+            chunk = [first]
+            while (
+                i + len(chunk) < len(moves)
+                and len(chunk) < group
+                and moves[i + len(chunk)].source.id == first.source.id
+                and moves[i + len(chunk)].destination.id == first.destination.id
+            ):
+                chunk.append(moves[i + len(chunk)])
+            done = move_slots(conns, topo, first.source, first.destination, [m.slot for m in chunk])
+            for move in chunk:
+                total += done[move.slot]
+                if progress:
+                    progress(move, done[move.slot])
+            i += len(chunk)
+    finally:
+        conns.close()
+    return total
+
+
 def finish_open_slots(target: Target, progress: Progress | None = None) -> list[Move]:
     """Complete every half-done slot move; returns the moves it completed."""
     topo = Topology.read(target)
     moves = open_slots(target, topo)
-    for move in moves:
-        keys = move_slot(target, topo, move)
-        if progress:
-            progress(move, keys)
+    _run(target, topo, moves, progress, 1)
     return moves
 
 
 def execute(
-    target: Target, moves: Sequence[Move], progress: Progress | None = None, **kw: int
+    target: Target, moves: Sequence[Move], progress: Progress | None = None, *, group: int = 64
 ) -> int:
-    """Run ``moves`` in order (after finishing any open slot); returns the keys moved."""
+    """Run ``moves`` (after finishing any open slot), ``group`` slots at a time per source and
+    destination; returns the keys moved."""
     finish_open_slots(target, progress)
     topo = Topology.read(target)
-    total = 0
+    todo = []
     for move in moves:
         owner = topo.owner(move.slot)
         if owner is not None and owner.id == move.destination.id:
             continue  # Done before an interruption.
-        keys = move_slot(target, topo, move, **kw)
-        total += keys
-        if progress:
-            progress(move, keys)
-    return total
+        todo.append(move)
+    return _run(target, topo, sorted(todo, key=lambda m: (m.source.id, m.slot)), progress, group)
 
 
 # ---------------------------------------------------------------------------- plans

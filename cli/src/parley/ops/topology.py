@@ -142,7 +142,9 @@ class Topology:
 
     def find(self, ref: str) -> Node:
         """A node by id (or a unique id prefix of 8+ characters) or ``host:port``."""
-        for n in self.nodes:
+        # A replacement node may take a failed one's address: the live one is meant.
+        ordered = sorted(self.nodes, key=lambda n: n.failed)
+        for n in ordered:
             if ref == n.id or ref == n.address:
                 return n
         matches = [n for n in self.nodes if len(ref) >= 8 and n.id.startswith(ref)]
@@ -150,7 +152,7 @@ class Topology:
             return matches[0]
         if ":" in ref:
             host, port = split_address(ref)
-            for n in self.nodes:
+            for n in ordered:
                 if n.port == port and (n.host == host or host in ("localhost", "127.0.0.1")):
                     return n
         raise OpsError(f"no node {ref!r} in the cluster")
