@@ -63,6 +63,14 @@ class Ops:
         )
         return json.loads(result.stdout.strip().splitlines()[-1])
 
+    def status(self) -> Any:
+        """``parley cluster status --json``, whether the cluster is ok or not."""
+        result = subprocess.run(
+            [PARLEY, "cluster", "status", "--json"],
+            env=self.env(), capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        return json.loads(result.stdout)
+
     def start_fleet(self) -> Fleet:
         """The five services on the cluster; their databases in ``home/fleet`` survive restarts."""
         users = {s: self.cluster.acl.credentials(s) for s in SERVICES} if self.cluster.acl else None

@@ -133,7 +133,9 @@ def test_a_wiped_cluster_and_databases_come_back_from_a_backup(ops: Ops, tmp_pat
     restored = ops.parley("restore", str(folder), *databases(ops), "--yes")
     assert sum(r["keys"] for r in restored["restored"]) > 0
     assert consumer_groups(ops) == groups  # before any service runs: restored, not re-created
-    ops.start_fleet()
+    fleet = ops.start_fleet()  # on new ports: the clients follow
+    for person in (alice, bob):
+        person.http.base_url = httpx.URL(f"{fleet.api}/api/v1")
 
     assert chat_state(bob, conv) == before  # bob's old token: the session is valid
     time.sleep(3)  # a re-run of a handled event would add notifications meanwhile

@@ -420,6 +420,9 @@ def restore(
         ),
     ] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite keys that exist.")] = False,
+    databases_only: Annotated[
+        bool, typer.Option("--databases-only", help="Restore only the --database ones, no keys.")
+    ] = False,
     url: Url = None,
     user: User = None,
     password_file: PasswordFile = None,
@@ -447,6 +450,7 @@ def restore(
             dbs,
             slots=wanted,
             replace=replace,
+            databases_only=databases_only,
             log=(lambda _: None) if as_json else typer.echo,
         )
     emit(

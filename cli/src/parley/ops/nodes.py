@@ -95,12 +95,17 @@ def remove_node(
         if node.slots:
             raise OpsError(f"{node.address} still owns {node.slot_count} slots after draining")
     ids = {n.id for n in leaving}
-    for gone in leaving:
-        try:  # Left alone it would gossip itself back in; reset, it forgets the cluster.
-            with target.node(gone.host, gone.port, timeout=2.0) as r:
+    for gone in reversed(leaving):  # replicas first: a master refuses RESET while it has keys
+        # Left alone it would gossip itself back in once the others' 60 s ban on it ends; reset
+        # (a replica flushes its copy: give it time), it forgets the cluster for good.
+        try:
+            with target.node(gone.host, gone.port, timeout=30.0) as r:
                 r.execute_command("CLUSTER RESET", "HARD")
-        except redis.RedisError:
-            pass  # Dead or unreachable: forgetting it is enough.
+        except (redis.ConnectionError, redis.TimeoutError) as e:
+            if not gone.failed:
+                raise OpsError(f"{gone.address} did not answer CLUSTER RESET: {e}") from e
+        except redis.ResponseError as e:
+            raise OpsError(f"{gone.address} refused CLUSTER RESET: {e}") from e
     staying = [n for n in topo.nodes if n.id not in ids and not n.failed]
     for n in staying:
         with target.node(n.host, n.port) as r:

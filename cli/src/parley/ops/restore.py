@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 from redis.crc import key_slot
@@ -149,6 +150,7 @@ def restore(
     *,
     slots: Sequence[int] | None = None,
     replace: bool = False,
+    databases_only: bool = False,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[Restored]:
     """Restore the snapshots (only ``slots``' keys, when given) and the named databases."""
@@ -158,6 +160,28 @@ def restore(
         if db.name not in by_name:
             raise OpsError(f"the backup has no database {db.name!r} (it has {sorted(by_name)})")
     wanted = set(slots) if slots is not None else None
+    results: list[Restored] = []
+    if not databases_only:
+        results += _restore_snapshots(target, folder, manifest, wanted, replace=replace, log=log)
+    for db in dbs:
+        entry = by_name[db.name]
+        databases.load(db, folder / entry["path"])
+        log(f"database {db.name}: restored from {entry['path']}")
+        results.append(Restored(db.name, entry["kind"]))
+    if not all(r.verified for r in results):
+        raise OpsError("verification failed: some restored keys are missing on the target")
+    return results
+
+
+def _restore_snapshots(
+    target: Target,
+    folder: Path,
+    manifest: dict[str, Any],
+    wanted: set[int] | None,
+    *,
+    replace: bool,
+    log: Callable[[str], None],
+) -> list[Restored]:
     cluster = target.cluster()
     results: list[Restored] = []
     try:
@@ -178,11 +202,4 @@ def restore(
             results.append(Restored(entry["node_id"], "rdb", len(copied), ok))
     finally:
         cluster.close()
-    for db in dbs:
-        entry = by_name[db.name]
-        databases.load(db, folder / entry["path"])
-        log(f"database {db.name}: restored from {entry['path']}")
-        results.append(Restored(db.name, entry["kind"]))
-    if not all(r.verified for r in results):
-        raise OpsError("verification failed: some restored keys are missing on the target")
     return results
