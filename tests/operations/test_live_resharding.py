@@ -106,6 +106,21 @@ def wait(check: Any, timeout: float) -> bool:
     return bool(check())
 
 
+def history_seqs(member: Person, conv: str) -> list[int]:
+    """Every stored message's seq, page by page (100 a page)."""
+    seqs: list[int] = []
+    while True:
+        page = member.http.get(
+            f"/conversations/{conv}/messages",
+            params={"after": seqs[-1] if seqs else 0, "limit": 100},
+        )
+        assert page.status_code == 200, page.text
+        items = page.json()["items"]
+        if not items:
+            return seqs
+        seqs += [m["seq"] for m in items]
+
+
 def moving_slots(convs: list[str]) -> list[int]:
     chat_events = registry.stream("chat.events")
     chosen = {key_slot(k.encode()) for k in chat_events.partition_keys()[::2]}
@@ -198,11 +213,7 @@ def run_traffic_through_the_moves(
         assert acked <= set(s.seen), f"{s.conv}: {sorted(acked - set(s.seen))[:10]} never arrived"
     # Stored exactly once: seqs 1..n without holes or repeats, one per acknowledged post.
     for i, conv in enumerate(convs):
-        history = senders[i % 3].http.get(
-            f"/conversations/{conv}/messages", params={"after": 0, "limit": 1000}
-        )
-        assert history.status_code == 200, history.text
-        seqs = [m["seq"] for m in history.json()["items"]]
+        seqs = history_seqs(senders[i % 3], conv)
         assert seqs == list(range(1, len(seqs) + 1))
         assert sorted([*traffic.acked[conv], last[conv]]) == seqs
     print(f"retries {traffic.retries}, messages {sum(len(v) for v in traffic.acked.values())}")
