@@ -24,6 +24,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline
 from redis.asyncio.connection import BlockingConnectionPool
 from redis.asyncio.retry import Retry
 from redis.backoff import EqualJitterBackoff
+from redis.cluster import PRIMARY
 from redis.exceptions import (
     AskError,
     AuthenticationError,
@@ -231,6 +232,24 @@ class ResilientRedisCluster(RedisCluster):
                 *(self.execute_command(command, *args) for args in slots_to_args.values())
             )
         )
+
+    def get_node(
+        self, host: str | None = None, port: int | None = None, node_name: str | None = None
+    ) -> ClusterNode | None:
+        """A known node; one named by an ASK redirect is added first when it is new.
+
+        redis-py follows ``ASK`` with ``get_node(node_name=...)`` and sends ASKING to what it gets:
+        a master that joined after our last slot-map refresh (a reshard towards it) is not in the
+        cache yet, and it would call ASKING on None. Its MOVED path adds such a node the same way.
+        """
+        node = super().get_node(host, port, node_name)
+        if node is None and node_name and ":" in node_name:
+            new_host, _, new_port = node_name.rpartition(":")
+            if new_port.isdigit():
+                manager = self.nodes_manager
+                node = ClusterNode(new_host, int(new_port), PRIMARY, **manager.connection_kwargs)
+                manager.set_nodes(manager.nodes_cache, {node.name: node})
+        return node
 
     def _on_retry(self, reason: str) -> None:
         if reason in ("readonly", "redirects"):
