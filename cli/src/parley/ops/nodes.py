@@ -67,6 +67,15 @@ def add_node(
         ),
         timeout,
     )
+
+    def sees_the_cluster_ok() -> bool:  # it knows every slot's owner: it can take keys (MIGRATE)
+        with target.node(host, port) as r:
+            return "cluster_state:ok" in r.execute_command("CLUSTER INFO").decode()
+
+    with target.node(seed_host, seed_port) as r:
+        cluster_ok = "cluster_state:ok" in r.execute_command("CLUSTER INFO").decode()
+    if cluster_ok:  # (not while a shard is lost: the disaster procedure adds a node then)
+        wait_for(f"{address} to see every slot served", sees_the_cluster_ok, timeout)
     return Topology.read(target).find(new_id)
 
 
