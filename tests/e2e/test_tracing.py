@@ -4,7 +4,7 @@ One POST of a message must make one trace: the gateway's request span, its comma
 chat's handling (with its SQL and Redis round trips), the event chat emits and notification's
 handling of it, and the gateway's delivery of the event to a connected member; each span the
 child of the one that caused it. The fleet runs on a cluster of its own
-(``PARLEY_TEST_TRACING_PORTS``, default 7107-7110,7117-7118): the shared fleet does not trace.
+(``PARLEY_TEST_TRACING_PORTS``, default 7137-7140,7147-7148): the shared fleet does not trace.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from .conftest import FAST_SETTINGS, fresh_cluster, next_frame
 
 pytestmark = [pytest.mark.e2e]
 
-DEFAULT_PORTS = "7107,7108,7109,7110,7117,7118"
+DEFAULT_PORTS = "7137,7138,7139,7140,7147,7148"
 
 
 @pytest.fixture(scope="module")

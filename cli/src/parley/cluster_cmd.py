@@ -1,4 +1,6 @@
-"""``parley cluster up | down | status | reset``."""
+"""``parley cluster``: the local cluster (up, down, reset) and operations on any cluster
+(status, add-node, reshard, rebalance, resume, remove-node, failover, fix, backup, restore, memory;
+see :mod:`parley.cluster_ops_cmd`)."""
 
 from __future__ import annotations
 
@@ -6,11 +8,14 @@ from typing import Annotated
 
 import typer
 
+from parley import cluster_ops_cmd
 from parley.cluster import ClusterError, ClusterStatus, LocalCluster, parse_ports, ports_from_env
 from parley.tables import cluster_table, show
 from shared.service.paths import state_dir
 
-app = typer.Typer(help="The local Redis Cluster: 3 masters + 3 replicas on loopback.")
+app = typer.Typer(
+    help="The local Redis Cluster (up, down, reset) and operations on any cluster (--url)."
+)
 
 PortsOption = Annotated[
     str | None,
@@ -51,8 +56,20 @@ def cluster_up(ports: PortsOption = None) -> None:
 
 
 @app.command("status")
-def cluster_status(ports: PortsOption = None) -> None:
-    """Each node's role, slots and health; exits 1 unless the cluster is ok and fully replicated."""
+def cluster_status(
+    ports: PortsOption = None,
+    url: cluster_ops_cmd.Url = None,
+    user: cluster_ops_cmd.User = None,
+    password_file: cluster_ops_cmd.PasswordFile = None,
+    ca_file: cluster_ops_cmd.CaFile = None,
+    as_json: cluster_ops_cmd.Json = False,
+) -> None:
+    """Each node's role, slots, replication lag and memory; exits 1 unless the cluster is ok and
+    fully replicated. Without --url (and --json): the local cluster's nodes by port."""
+    if url is not None or as_json:
+        target = cluster_ops_cmd.target_of(url, user, password_file, ca_file, ports)
+        cluster_ops_cmd.remote_status(target, as_json)
+        return
     status = cluster_for(ports).status()
     print_status(status)
     if not status.ok:
@@ -71,3 +88,6 @@ def cluster_reset(ports: PortsOption = None) -> None:
     """Stop the nodes and delete their data."""
     cluster_for(ports).reset()
     typer.echo("cluster stopped and its data deleted")
+
+
+cluster_ops_cmd.register(app)

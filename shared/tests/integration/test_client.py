@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from parley.cluster import LocalCluster
 from shared.redis.client import AnyRedis, RedisSettings, create_client
 from shared.redis.errors import PoolExhausted, TopologyUnavailable
+from shared.redis.resilient import ResilientRedisCluster
 
 pytestmark = pytest.mark.integration
 
@@ -298,3 +299,18 @@ async def test_pipelines_in_flight_when_every_connection_is_reset_fail_typed_or_
         ]
         assert untyped == []
         assert any(r == [b"v"] * 4 for r in results)
+
+
+async def test_an_ask_redirect_to_a_node_missing_from_the_map_adds_the_node(redis_url: str) -> None:
+    client = await create_client(RedisSettings(url=redis_url))
+    try:
+        assert isinstance(client, ResilientRedisCluster)
+        await client.ping()
+        manager = client.nodes_manager
+        name = next(iter(manager.nodes_cache))
+        del manager.nodes_cache[name]  # as for a master that joined after the last map refresh
+        node = client.get_node(node_name=name)  # what redis-py asks when it follows ASK
+        assert node is not None and manager.nodes_cache[name] is node
+        assert await node.execute_command("PING")
+    finally:
+        await client.aclose()

@@ -292,6 +292,24 @@ class ResilientRedisCluster(RedisCluster):
             )
         )
 
+    def get_node(
+        self, host: str | None = None, port: int | None = None, node_name: str | None = None
+    ) -> ClusterNode | None:
+        """A known node; one named by an ASK redirect is added first when it is new.
+
+        redis-py follows ``ASK`` with ``get_node(node_name=...)`` and sends ASKING to what it gets:
+        a master that joined after our last slot-map refresh (a reshard towards it) is not in the
+        cache yet, and it would call ASKING on None. Its MOVED path adds such a node the same way.
+        """
+        node = super().get_node(host, port, node_name)
+        if node is None and node_name and ":" in node_name:
+            new_host, _, new_port = node_name.rpartition(":")
+            if new_port.isdigit():
+                manager = self.nodes_manager
+                node = ClusterNode(new_host, int(new_port), PRIMARY, **manager.connection_kwargs)
+                manager.set_nodes(manager.nodes_cache, {node.name: node})
+        return node
+
     def _on_retry(self, reason: str) -> None:
         if reason in ("readonly", "redirects"):
             # redis-py refreshes its map itself after connection errors and CLUSTERDOWN, not here.
