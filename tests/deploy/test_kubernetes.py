@@ -13,7 +13,7 @@ import base64
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ KUSTOMIZATIONS = [
     "overlays/example/secrets",
 ]
 KUBERNETES_VERSIONS = ["1.31.0", "1.34.0"]
-CHECKOV = "checkov==3.3.30"
+Checkov = Callable[[str, Path], subprocess.CompletedProcess[str]]  # the conftest fixture
 SETTINGS: dict[str, type[ServiceSettings]] = {
     "auth": AuthSettings,
     "user": UserSettings,
@@ -271,36 +271,16 @@ def test_the_migration_jobs_use_the_releases_images_and_the_services_secrets(
         assert [i["key"] for i in secret["items"]] == ["database-url"]
 
 
-def _checkov(target: list[str]) -> subprocess.CompletedProcess[str]:
-    uv = subprocess.run([str(ROOT / "scripts" / "ensure-uv")], capture_output=True, text=True)
-    return subprocess.run(
-        [
-            uv.stdout.strip(),
-            "tool",
-            "run",
-            "--from",
-            CHECKOV,
-            "checkov",
-            "--skip-download",
-            "--compact",
-            "--quiet",
-            *target,
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )
-
-
 @needs_kubectl
 def test_checkov_finds_no_misconfiguration_in_the_rendered_manifests(
     rendered: dict[str, list[dict[str, Any]]],
     tmp_path: Path,
+    checkov: Checkov,
 ) -> None:
     for name in ("overlays/example", "overlays/example/migrate"):
         out = tmp_path / (name.replace("/", "-") + ".yaml")
         out.write_text(yaml.safe_dump_all(rendered[name]))
-    result = _checkov(["-d", str(tmp_path), "--framework", "kubernetes"])
+    result = checkov("kubernetes", tmp_path)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Failed checks: 0" in result.stdout and "Passed checks:" in result.stdout
 
@@ -309,12 +289,13 @@ def test_checkov_finds_no_misconfiguration_in_the_rendered_manifests(
 def test_checkov_fails_a_privileged_container(
     rendered: dict[str, list[dict[str, Any]]],
     tmp_path: Path,
+    checkov: Checkov,
 ) -> None:
     """The scan reads what it is given: the same manifests with a privileged container fail."""
     docs = [dict(d) for d in rendered["overlays/example"]]
     chat = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == "chat")
     chat["spec"]["template"]["spec"]["containers"][0]["securityContext"]["privileged"] = True
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump_all(docs))
-    result = _checkov(["-d", str(tmp_path), "--framework", "kubernetes"])
+    result = checkov("kubernetes", tmp_path)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "CKV_K8S_16" in result.stdout  # "Container should not be privileged"

@@ -7,9 +7,9 @@ are not run (docs/kubernetes.md)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from parley import acl
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULE = ROOT / "deploy" / "terraform" / "aws"
-CHECKOV = "checkov==3.3.30"
+Checkov = Callable[[str, Path], subprocess.CompletedProcess[str]]  # the conftest fixture
 
 
 def _unquote(value: Any) -> Any:
@@ -106,43 +106,19 @@ def test_the_eks_api_is_private_and_its_secrets_encrypted(
     assert "remote_access" not in module["aws_eks_node_group"]["parley"]
 
 
-def _checkov(directory: Path) -> subprocess.CompletedProcess[str]:
-    uv = subprocess.run([str(ROOT / "scripts" / "ensure-uv")], capture_output=True, text=True)
-    return subprocess.run(
-        [
-            uv.stdout.strip(),
-            "tool",
-            "run",
-            "--from",
-            CHECKOV,
-            "checkov",
-            "--skip-download",
-            "--compact",
-            "--quiet",
-            "--framework",
-            "terraform",
-            "-d",
-            str(directory),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "BC_SKIP_MAPPING": "TRUE"},
-    )
-
-
-def test_checkov_finds_no_misconfiguration_in_the_module() -> None:
-    result = _checkov(MODULE)
+def test_checkov_finds_no_misconfiguration_in_the_module(checkov: Checkov) -> None:
+    result = checkov("terraform", MODULE)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     assert "Failed checks: 0" in result.stdout and "Passed checks:" in result.stdout
 
 
-def test_checkov_fails_the_module_without_tls(tmp_path: Path) -> None:
+def test_checkov_fails_the_module_without_tls(tmp_path: Path, checkov: Checkov) -> None:
     copy = tmp_path / "aws"
     shutil.copytree(MODULE, copy)
     text = (copy / "elasticache.tf").read_text()
     (copy / "elasticache.tf").write_text(
         text.replace("transit_encryption_enabled = true", "transit_encryption_enabled = false")
     )
-    result = _checkov(copy)
+    result = checkov("terraform", copy)
     assert result.returncode == 1, result.stdout[-2000:]
     assert "CKV_AWS_30" in result.stdout  # ElastiCache encrypted in transit
