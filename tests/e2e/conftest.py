@@ -115,23 +115,30 @@ class User:
         return self.http.post(path, json=json, **kw)  # type: ignore[arg-type]
 
 
+def sign_up(fleet: Fleet) -> tuple[str, str, dict[str, Any], httpx.Client]:
+    """A fresh user (random name) registered through the gateway: its name, password, the
+    register reply's tokens and an API client carrying its access token."""
+    name = f"u{uuid.uuid4().hex[:12]}"
+    password = f"pw-{uuid.uuid4().hex}"
+    body = {"username": name, "password": password, "display_name": name.upper()}
+    r = httpx.post(f"{fleet.api}/api/v1/auth/register", json=body, timeout=15)
+    assert r.status_code == 201, r.text
+    tokens = r.json()
+    http = httpx.Client(
+        base_url=f"{fleet.api}/api/v1",
+        headers={"Authorization": f"Bearer {tokens['access_token']}"},
+        timeout=15,
+    )
+    return name, password, tokens, http
+
+
 @pytest.fixture
 def register(fleet: Fleet) -> Iterator[Callable[[], User]]:
     """Registers fresh users (random names) and gives each an authenticated client."""
     clients: list[httpx.Client] = []
 
     def make() -> User:
-        name = f"u{uuid.uuid4().hex[:12]}"
-        password = f"pw-{uuid.uuid4().hex}"
-        body = {"username": name, "password": password, "display_name": name.upper()}
-        r = httpx.post(f"{fleet.api}/api/v1/auth/register", json=body, timeout=15)
-        assert r.status_code == 201, r.text
-        tokens = r.json()
-        http = httpx.Client(
-            base_url=f"{fleet.api}/api/v1",
-            headers={"Authorization": f"Bearer {tokens['access_token']}"},
-            timeout=15,
-        )
+        name, password, tokens, http = sign_up(fleet)
         clients.append(http)
         return User(
             tokens["user_id"], name, password, tokens["access_token"], tokens["refresh_token"], http

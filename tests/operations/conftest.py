@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 
 from parley.cluster import LocalCluster
 from parley.fleet import SERVICES, Fleet
-from tests.e2e.conftest import FAST_SETTINGS, fresh_cluster
+from tests.e2e.conftest import FAST_SETTINGS, fresh_cluster, sign_up
 
 ROOT = Path(__file__).resolve().parents[2]
 PARLEY = str(Path(sys.executable).parent / "parley")
@@ -124,15 +123,5 @@ class Person:
 
 
 def register(fleet: Fleet) -> Person:
-    name = f"u{uuid.uuid4().hex[:12]}"
-    password = f"pw-{uuid.uuid4().hex}"
-    body = {"username": name, "password": password, "display_name": name.upper()}
-    r = httpx.post(f"{fleet.api}/api/v1/auth/register", json=body, timeout=15)
-    assert r.status_code == 201, r.text
-    tokens = r.json()
-    http = httpx.Client(
-        base_url=f"{fleet.api}/api/v1",
-        headers={"Authorization": f"Bearer {tokens['access_token']}"},
-        timeout=15,
-    )
+    name, password, tokens, http = sign_up(fleet)
     return Person(tokens["user_id"], name, password, tokens["access_token"], http)
