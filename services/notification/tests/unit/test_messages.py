@@ -27,6 +27,7 @@ from notification.handlers.messages import MessageHandlers
 from notification.handlers.reading import ReadingHandlers
 from notification.store.protocols import (
     AudienceLoader,
+    BadgeChange,
     BadgeLoader,
     DeliveryStatus,
     MembersLoader,
@@ -237,14 +238,23 @@ class FakeRealtime:
 
 
 class FakeBadges:
+    """Counters with the versions of :class:`Badges`: every change bumps a user's version."""
+
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.versions: dict[str, int] = {}
 
-    async def add(self, deltas: dict[str, int]) -> dict[str, int]:
+    async def add(self, deltas: dict[str, int]) -> BadgeChange:
+        change = BadgeChange()
         for user_id, delta in deltas.items():
+            if delta:
+                self.versions[user_id] = self.versions.get(user_id, 0) + 1
             if user_id in self.counts:
                 self.counts[user_id] = max(0, self.counts[user_id] + delta)
-        return {u: self.counts[u] for u in deltas if u in self.counts}
+                change.counts[user_id] = self.counts[user_id]
+            else:
+                change.versions[user_id] = self.versions.get(user_id, 0)
+        return change
 
     async def get(self, user_id: str, load: BadgeLoader) -> int:
         if user_id not in self.counts:
@@ -254,9 +264,13 @@ class FakeBadges:
     async def reconcile(self, user_id: str, count: int) -> None:
         self.counts[user_id] = count
 
-    async def seed(self, counts: dict[str, int]) -> None:
+    async def seed(self, counts: dict[str, int], versions: dict[str, int]) -> None:
         for user_id, n in counts.items():
-            self.counts.setdefault(user_id, n)
+            if versions.get(user_id) == self.versions.get(user_id, 0):
+                self.counts[user_id] = n
+            else:
+                self.counts.pop(user_id, None)
+            self.versions[user_id] = self.versions.get(user_id, 0) + 1
 
 
 M = TypeVar("M", bound=Message)

@@ -22,6 +22,7 @@ from contracts.notification import NotificationsRead
 from notification.domain.delivery import ChannelName, DeliveryJob
 from notification.domain.errors import DeliveryFailedError
 from notification.store.protocols import (
+    BadgeChange,
     Badges,
     Channel,
     InstantChannel,
@@ -46,8 +47,22 @@ class Dispatch:
     """``(user id, event)`` for the users' real-time channels."""
     loaded: dict[str, int] = field(default_factory=dict)
     """Badge counts read from the database for missing counters (created after the commit)."""
+    versions: dict[str, int] = field(default_factory=dict)
+    """The badge versions of the missing counters, which the counts are stored against."""
     applied: dict[str, int] = field(default_factory=dict)
     """Badge deltas applied to existing counters before the commit (taken back if it fails)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Counts:
+    counts: dict[str, int]
+    """Per user, the badge count the announcement carries."""
+    loaded: dict[str, int]
+    """Counted in the transaction: the counter was missing (or Redis failed)."""
+    versions: dict[str, int]
+    """The badge versions of the missing counters."""
+    applied: dict[str, int]
+    """Deltas applied to existing counters."""
 
 
 class Dispatcher:
@@ -73,7 +88,8 @@ class Dispatcher:
         transaction.
         """
         announced = {j.notification.user_id: 0 for j in jobs if not j.queued}
-        counts, loaded, applied = await self._counts(unit, {**announced, **deltas})
+        change = await self._counts(unit, {**announced, **deltas})
+        counts, loaded, applied = change.counts, change.loaded, change.applied
         try:
             entries: list[Staged] = []
             frames: list[tuple[str, Staged]] = []
@@ -89,7 +105,7 @@ class Dispatcher:
         except Exception:
             await self._take_back(applied)
             raise
-        return Dispatch(entries, frames, loaded, applied)
+        return Dispatch(entries, frames, loaded, change.versions, applied)
 
     async def rolled_back(self, dispatch: Dispatch) -> None:
         """The transaction ``dispatch`` was staged in did not commit: take its deltas back."""
@@ -124,22 +140,20 @@ class Dispatcher:
         await asyncio.gather(
             self._outbox.send(dispatch.entries),
             self._push(dispatch.frames),
-            self._seed(dispatch.loaded),
+            self._seed(dispatch.loaded, dispatch.versions),
         )
 
-    async def _counts(
-        self, unit: Unit, deltas: dict[str, int]
-    ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
-        """(count per user, counts loaded from the database, deltas applied to counters)."""
+    async def _counts(self, unit: Unit, deltas: dict[str, int]) -> _Counts:
         try:
-            counts = await self._badges.add(deltas)
+            change = await self._badges.add(deltas)
         except Exception as e:
             log.warning("badge deltas failed, counting in the database instead: %r", e)
-            counts = {}
+            change = BadgeChange()
+        counts = change.counts
         missing = [u for u in deltas if u not in counts]
         loaded = await unit.unread_counts(missing) if missing else {}
         applied = {u: d for u, d in deltas.items() if d and u in counts}
-        return {**counts, **loaded}, loaded, applied
+        return _Counts({**counts, **loaded}, loaded, change.versions, applied)
 
     async def _take_back(self, applied: dict[str, int]) -> None:
         if not applied:
@@ -162,11 +176,11 @@ class Dispatcher:
                 e,
             )
 
-    async def _seed(self, loaded: dict[str, int]) -> None:
+    async def _seed(self, loaded: dict[str, int], versions: dict[str, int]) -> None:
         if not loaded:
             return
         try:
-            await self._badges.seed(loaded)
+            await self._badges.seed(loaded, versions)
         except Exception as e:
             log.warning("creating %d badge counter(s) failed: %r", len(loaded), e)
 

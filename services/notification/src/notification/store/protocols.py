@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -183,14 +184,28 @@ class RealtimeState(Protocol):
 BadgeLoader = Callable[[], Awaitable[int]]
 
 
+@dataclass(frozen=True, slots=True)
+class BadgeChange:
+    """What :meth:`Badges.add` found: counts of the counters that exist, after the change, and
+    for each missing counter the version a count read afterwards may be stored against."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+
 class Badges(Protocol):
-    """Unread badge counts kept in Redis, reconciled from the database."""
+    """Unread badge counts kept in Redis, reconciled from the database.
 
-    async def add(self, deltas: dict[str, int]) -> dict[str, int]:
-        """Apply committed changes to the counters that exist (missing ones load on read).
+    A database count may only become a counter when no change began or ended between the
+    moment it was read and the moment it is stored: every change bumps the user's version, and
+    a count is stored against the version seen before it was read (otherwise the counter is
+    dropped, and the next read counts again)."""
 
-        Returns the counts after the change of the users whose counter exists (a zero delta
-        just reads it), so announcements need no second round trip."""
+    async def add(self, deltas: dict[str, int]) -> BadgeChange:
+        """Apply changes to the counters that exist (a zero delta just reads them).
+
+        The counts after the change of the users whose counter exists, so announcements need no
+        second round trip, and for the missing ones the version to :meth:`seed` against."""
         ...
 
     async def get(self, user_id: str, load: BadgeLoader) -> int:
@@ -201,8 +216,10 @@ class Badges(Protocol):
         """Set the counter to the database's exact count."""
         ...
 
-    async def seed(self, counts: dict[str, int]) -> None:
-        """Create the counters that are missing with the database's counts (others stay)."""
+    async def seed(self, counts: dict[str, int], versions: dict[str, int]) -> None:
+        """After a commit: store the counts read in its transaction for the users whose counter
+        was missing, each only if its version is still the one :meth:`add` answered (a user
+        without one, or whose version moved, has the counter dropped instead)."""
         ...
 
 

@@ -17,6 +17,8 @@ TTL = TtlPolicy(
         # Badge counters are reconciled from the database when they expire: this bounds drift
         # after a crash between a commit and its counter update.
         "badge": TtlRule(ttl=3600, jitter=0.1),
+        # A badge's version only has to outlive the changes in flight; every bump renews it.
+        "badge_version": TtlRule(ttl=3600, jitter=0.0),
         # Presence comes from debounced user events; a lost "offline" ends within a day.
         "presence": TtlRule(ttl=86_400, jitter=0.05),
         # "Viewing" must be refreshed by the gateway; a vanished client stops counting soon.
@@ -43,3 +45,9 @@ def conversation_viewers_key(conversation_id: str) -> str:
 def badge_key(user_id: str) -> str:
     """``notification:badge:{user:<id>}``: the unread count."""
     return KEYS.key("badge", tag=f"user:{user_id}")
+
+
+def badge_version_key(user_id: str) -> str:
+    """``notification:badgever:{user:<id>}``: bumped by every change of the unread count, so a
+    count read from the database is stored only if nothing changed while it was read."""
+    return KEYS.key("badgever", tag=f"user:{user_id}")
