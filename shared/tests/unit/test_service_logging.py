@@ -11,6 +11,7 @@ import pytest
 
 from contracts.base import Envelope, Event
 from shared.bus import context
+from shared.service.logging import WebSocketHandshakeLines
 from shared.service.runner import run_service
 from shared.service.settings import ServiceSettings
 
@@ -56,3 +57,38 @@ def test_a_line_logged_while_a_message_is_handled_names_the_message(
     assert inside["correlation_id"] == cause.correlation_id
     assert inside["traceparent"] == (env.traceparent or "-")
     assert outside["message_id"] == "-" and outside["correlation_id"] == "-"
+
+
+def test_uvicorn_websocket_lines_lose_their_query_and_stay_out_of_info(
+    json_logs: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn logs every handshake with its query string, where a client's token is."""
+    uvicorn = logging.getLogger("uvicorn.error")
+    filters = uvicorn.filters[:]
+    try:
+        assert run_service("gateway", ServiceSettings, lambda runtime: None, argv=["nope"]) == 2
+        handshake = '%s - "WebSocket %s" [accepted]'
+        uvicorn.info(handshake, "127.0.0.1:5000", "/ws?token=secret-token&device_id=a")
+        uvicorn.info("connection open")
+        uvicorn.info("Uvicorn running on %s", "http://127.0.0.1:8000")
+        uvicorn.warning("something else")
+        info = lines(capsys.readouterr().err)
+        assert [e["message"] for e in info][-2:] == [
+            "Uvicorn running on http://127.0.0.1:8000",
+            "something else",
+        ]
+
+        monkeypatch.setenv("PARLEY_LOG_LEVEL", "DEBUG")
+        assert run_service("gateway", ServiceSettings, lambda runtime: None, argv=["nope"]) == 2
+        uvicorn.info(handshake, "127.0.0.1:5000", "/ws?token=secret-token&device_id=a")
+        uvicorn.info("connection closed")
+        debug = lines(capsys.readouterr().err)[-2:]
+        assert [e["message"] for e in debug] == [
+            '127.0.0.1:5000 - "WebSocket /ws" [accepted]',
+            "connection closed",
+        ]
+        assert all(e["level"] == "debug" for e in debug)
+        assert "secret-token" not in json.dumps(debug)
+        assert sum(isinstance(f, WebSocketHandshakeLines) for f in uvicorn.filters) == 1
+    finally:
+        uvicorn.filters[:] = filters

@@ -81,6 +81,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class WebSocketHandshakeLines(logging.Filter):
+    """uvicorn's lines for each WebSocket: the handshake (``<peer> - "WebSocket <path>?<query>"
+    [accepted]``, or its status), then "connection open" and "connection closed".
+
+    The query string is where a browser's client puts its access token (``/ws?token=...``), so it
+    is cut from the path on every level; and the three lines go to DEBUG: at INFO they would be
+    three log lines per socket, which the gateway's connection metrics already count.
+    """
+
+    _HANDSHAKE = '%s - "WebSocket %s"'
+    _PER_SOCKET = frozenset({"connection open", "connection closed"})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.msg
+        if not isinstance(msg, str):
+            return True
+        if msg.startswith(self._HANDSHAKE) and isinstance(record.args, tuple):
+            args = list(record.args)
+            if len(args) >= 2:
+                args[1] = str(args[1]).split("?", 1)[0]
+                record.args = tuple(args)
+        elif msg not in self._PER_SOCKET:
+            return True
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return logging.getLogger().isEnabledFor(logging.DEBUG)
+
+
 HUMAN_FORMAT = "%(asctime)s %(levelname)-7s %(service)s [%(correlation_id)s] %(name)s: %(message)s"
 
 
@@ -111,3 +138,6 @@ def configure_logging(
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, WebSocketHandshakeLines) for f in uvicorn_error.filters):
+        uvicorn_error.addFilter(WebSocketHandshakeLines())
