@@ -3,16 +3,17 @@
     python bench/ws_bare.py PORT
 
 Configured by the services' own ``shared.service.runner.uvicorn_config`` (same uvicorn, same
-``websockets`` implementation, same compression and keep-alive settings), so the gateway's figures
-divided by this server's measure what the gateway adds to a socket, nothing else.
+``websockets`` implementation, same compression and keep-alive settings) and run on uvloop as
+the services are, so the gateway's figures divided by this server's measure what the gateway
+adds to a socket, nothing else.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import uvicorn
+import uvloop
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -33,7 +34,7 @@ async def echo(websocket: WebSocket) -> None:
 def main() -> None:
     config = uvicorn_config(Starlette(routes=[WebSocketRoute("/ws", echo)]), ServiceSettings())
     config.host, config.port = "127.0.0.1", int(sys.argv[1])
-    asyncio.run(uvicorn.Server(config).serve())
+    uvloop.run(uvicorn.Server(config).serve())
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import websockets
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from contracts import chat, user
 from contracts import gateway as gw_events
@@ -287,3 +287,16 @@ async def test_connection_opened_and_closed_are_reported_for_presence(gateway: G
         await asyncio.sleep(0.02)
     assert [type(f) for f in facts] == [gw_events.ConnectionOpened, gw_events.ConnectionClosed]
     assert facts[0].connection_id == facts[1].connection_id  # type: ignore[attr-defined]
+
+
+async def test_only_the_ws_path_is_answered_ahead_of_the_router(gateway: Gateway) -> None:
+    """``/ws`` is served before the middleware stack; any other WebSocket path still reaches
+    the router, which refuses it."""
+    token = gateway.mint.token(uid("u"))
+    for path in ("/ws/", "/wsx", "/other"):
+        url = gateway.ws_url(token).replace("/ws?", f"{path}?")
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(url)
+        assert refused.value.response.status_code == 403
+    async with await websockets.connect(gateway.ws_url(token)) as ws:
+        assert (await receive(ws))["type"] == "ready"

@@ -15,6 +15,7 @@ from contracts.base import Command, Envelope, Message, new_message_id
 from gateway.domain import close_codes
 from gateway.handlers.backend import RequestContext
 from gateway.handlers.realtime import Close, Connection, Identity
+from gateway.handlers.realtime_lifecycle import ConnectionFacts, Heartbeats
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.subscriptions import ChannelHub
 
@@ -204,3 +205,54 @@ async def test_a_recovery_that_fails_unexpectedly_releases_what_it_held() -> Non
     resumed = [f for f in frames if f["type"] == "resumed"]
     assert [(r["recovered"], r["reason"]) for r in resumed] == [(False, "unavailable")]
     assert conn._recoveries == {}
+
+
+class Facts:
+    def __init__(self) -> None:
+        self.published: list[str] = []
+        self.gate: asyncio.Event | None = None
+
+    async def publish(self, conn: Connection, kind: type[Message]) -> None:
+        self.published.append(kind.TYPE)
+        if self.gate is not None:
+            await self.gate.wait()
+
+
+async def test_heartbeats_publish_renew_and_refresh_the_viewing_until_stopped() -> None:
+    conn, _, backend = connection(heartbeat_interval=0.02)
+    facts, renewed = Facts(), []
+
+    async def renew() -> None:
+        renewed.append(time_now())
+
+    conn.viewing = "c1"
+    beats = Heartbeats(conn, cast(ConnectionFacts, facts), renew)
+    await asyncio.sleep(0.15)
+    await beats.stop()
+    count = len(facts.published)
+    assert count >= 3
+    assert set(facts.published) == {"gateway.connection_heartbeat"}
+    assert len(renewed) == count
+    assert [type(c).__name__ for c in backend.sent] == ["SetViewing"] * count
+    await asyncio.sleep(0.08)
+    assert len(facts.published) == count  # stopped: no further beat
+
+
+async def test_stopping_the_heartbeats_cancels_a_beat_in_progress() -> None:
+    conn, _, _ = connection(heartbeat_interval=0.01)
+    facts, renewed = Facts(), []
+    facts.gate = asyncio.Event()  # the publish never returns
+
+    async def renew() -> None:
+        renewed.append(1)
+
+    beats = Heartbeats(conn, cast(ConnectionFacts, facts), renew)
+    await asyncio.sleep(0.05)
+    assert facts.published == ["gateway.connection_heartbeat"]  # one beat, stuck
+    await asyncio.wait_for(beats.stop(), 1.0)
+    await asyncio.sleep(0.05)
+    assert renewed == [] and len(facts.published) == 1
+
+
+def time_now() -> float:
+    return asyncio.get_running_loop().time()

@@ -16,8 +16,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, WebSocket
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from gateway.api.middleware import client_address
@@ -31,8 +33,8 @@ from gateway.handlers.realtime_frames import encode
 from gateway.handlers.realtime_lifecycle import (
     ConnectionFacts,
     ConnectionRegistry,
+    Heartbeats,
     close_connection,
-    heartbeats,
     open_connection,
 )
 from gateway.handlers.realtime_limits import SocketLimits
@@ -105,12 +107,44 @@ def install_realtime(
     app.state.realtime = rt
     app.state.before_shutdown = rt.going_away  # shared.service.runner.DrainingServer runs it
 
-    @app.websocket("/ws")
-    async def websocket_endpoint(websocket: WebSocket) -> None:
-        await serve(websocket, rt)
-
+    _serve_ahead_of_the_stack(app, rt)
     _close_on_shutdown(app, rt)
     return rt
+
+
+PATH = "/ws"
+
+
+def _serve_ahead_of_the_stack(app: FastAPI, rt: Realtime) -> None:
+    """``/ws`` is answered ahead of the application's middleware and router.
+
+    A socket lives for hours, and every layer it passes through keeps a frame (and FastAPI's
+    route two exit stacks, its dependency solving and parsed query) alive as long: some 10 KB a
+    socket, half of what uvicorn itself holds for one. None of them does anything for a
+    WebSocket here: the request tracking, security headers and body limit are HTTP's, the
+    exception handlers are the API's (``serve`` closes with a code of its own on every error),
+    and the route has no dependencies. Every other scope goes through the stack as before.
+    """
+    build = app.build_middleware_stack
+
+    def build_with_ws_ahead() -> ASGIApp:
+        stack = build()
+
+        async def ws_ahead(scope: Scope, receive: Receive, send: Send) -> None:
+            if scope["type"] == "websocket" and _route_path(scope) == PATH:
+                await serve(WebSocket(scope, receive, send), rt)
+            else:
+                await stack(scope, receive, send)
+
+        return ws_ahead
+
+    app.build_middleware_stack = build_with_ws_ahead  # type: ignore[method-assign]
+
+
+def _route_path(scope: Scope) -> str:
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def socket_limits(deps: GatewayDeps, options: RealtimeOptions) -> SocketLimits:
@@ -183,19 +217,18 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
         max(0.0, identity.expires_at - time.time()), conn.close, close_codes.TOKEN_EXPIRED
     )
     tasks: list[asyncio.Task[Any]] = []
+    beats: Heartbeats | None = None
     try:
         await open_connection(conn, rt.facts)
-        # Three tasks per socket (next to uvicorn's): the writer, the reader, and one timer for
-        # the heartbeat and the slot renewal; a decided close is a future, not a fourth task.
+        # Two tasks per socket (next to uvicorn's): the writer and the reader. The heartbeat and
+        # the slot renewal are a timer, a decided close is a future.
         renew = functools.partial(rt.limits.renew, identity.user_id, identity.connection_id)
+        beats = Heartbeats(conn, rt.facts, renew)
         tasks = [
             asyncio.create_task(_write(websocket, conn)),
             asyncio.create_task(_read(websocket, conn)),
-            asyncio.create_task(heartbeats(conn, rt.facts, renew)),
         ]
-        await asyncio.wait(
-            [*tasks[:2], conn.closing_decided()], return_when=asyncio.FIRST_COMPLETED
-        )
+        await asyncio.wait([*tasks, conn.closing_decided()], return_when=asyncio.FIRST_COMPLETED)
     except Exception:
         log.exception("connection %s failed", identity.connection_id)
         conn.close(close_codes.INTERNAL_ERROR)
@@ -204,6 +237,8 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if beats is not None:
+            await beats.stop()
         rt.connections.remove(conn)
         if conn.closing is not None:
             await _close(websocket, conn.closing)
@@ -213,8 +248,11 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
 async def _authenticate(
     websocket: WebSocket, rt: Realtime
 ) -> tuple[AccessClaims | None, str | None]:
-    token = websocket.query_params.get("token")
-    device = websocket.query_params.get("device_id")
+    # Parsed here, not through ``websocket.query_params``, which would keep the parsed query
+    # on the socket's object for as long as it is open.
+    raw_query = websocket.scope.get("query_string", b"").decode("latin-1")
+    query = dict(parse_qsl(raw_query, keep_blank_values=True))
+    token, device = query.get("token"), query.get("device_id")
     if not token:
         frame = await _auth_frame(websocket, rt.options.auth_timeout)
         if frame is None:
@@ -282,6 +320,9 @@ async def _write(websocket: WebSocket, conn: Connection) -> None:
             return
         await websocket.send_text(item.text)
         count_sent(item.kind, item.born)
+        # Not held while waiting for the next one (an idle socket would keep its last frame:
+        # ``ready`` with the list of its conversations).
+        del item
 
 
 async def _read(websocket: WebSocket, conn: Connection) -> None:

@@ -91,18 +91,53 @@ async def _conversations(conn: Connection) -> list[str]:
     return found.ids[: conn.options.max_conversations]
 
 
-async def heartbeats(
-    conn: Connection, facts: ConnectionFacts, renew: Callable[[], Awaitable[None]] | None = None
-) -> None:
-    """Every ``heartbeat_interval`` until cancelled: publish a heartbeat, ``renew`` (the
-    connection's slot), refresh the viewing. One task per connection does all three."""
-    while True:
-        await asyncio.sleep(conn.options.heartbeat_interval)
-        await facts.publish(conn, ConnectionHeartbeat)
-        if renew is not None:
-            await renew()
-        if conn.viewing is not None:
-            await _tell_viewing(conn)
+class Heartbeats:
+    """Every ``heartbeat_interval`` until stopped: publish a heartbeat, ``renew`` (the
+    connection's slot), refresh the viewing.
+
+    A timer between beats and a task only while one runs: a socket is idle almost all the time,
+    and a sleeping task with its coroutine would cost every socket about a kilobyte.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        facts: ConnectionFacts,
+        renew: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._conn = conn
+        self._facts = facts
+        self._renew = renew
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[None] | None = None
+        self._stopped = False
+        self._timer = self._loop.call_later(conn.options.heartbeat_interval, self._due)
+
+    def _due(self) -> None:
+        self._task = self._loop.create_task(self._beat())
+
+    async def _beat(self) -> None:
+        try:
+            await self._facts.publish(self._conn, ConnectionHeartbeat)
+            if self._renew is not None:
+                await self._renew()
+            if self._conn.viewing is not None:
+                await _tell_viewing(self._conn)
+        finally:
+            self._task = None
+            if not self._stopped:
+                self._timer = self._loop.call_later(
+                    self._conn.options.heartbeat_interval, self._due
+                )
+
+    async def stop(self) -> None:
+        """No further beat; one in progress is cancelled and waited for."""
+        self._stopped = True
+        self._timer.cancel()
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def close_connection(conn: Connection, facts: ConnectionFacts) -> None:
