@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -200,7 +201,7 @@ class Connection:
         """
         if conversation_id in self.conversations:
             return
-        channel = self._conv_family.key(conversation_id)
+        conversation_id, channel = self._names(conversation_id)
         self.conversations[conversation_id] = channel
         if not confirmed:
             self._unconfirmed[channel] = []
@@ -211,11 +212,16 @@ class Connection:
         channels = []
         for conversation_id in conversation_ids:
             if conversation_id not in self.conversations:
-                channel = self._conv_family.key(conversation_id)
+                conversation_id, channel = self._names(conversation_id)
                 self.conversations[conversation_id] = channel
                 channels.append(channel)
         if channels:
             await self._hub.acquire_many(channels, self)
+
+    def _names(self, conversation_id: str) -> tuple[str, str]:
+        # Interned: the sockets of a conversation's members share one copy of its id and its
+        # channel's name instead of holding one each (a connect decodes fresh strings).
+        return sys.intern(conversation_id), sys.intern(self._conv_family.key(conversation_id))
 
     def holds(self, conversation_id: str) -> bool:
         """Whether the connection holds the conversation as the user's (membership confirmed)."""
