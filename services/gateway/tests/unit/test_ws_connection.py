@@ -13,6 +13,7 @@ from contracts import chat, user
 from contracts import notification as notify
 from contracts.base import Command, Envelope, Message, new_message_id
 from gateway.domain import close_codes
+from gateway.domain.clock import Clock
 from gateway.handlers.backend import RequestContext
 from gateway.handlers.realtime import Close, Connection, Identity
 from gateway.handlers.realtime_lifecycle import ConnectionFacts, Heartbeats
@@ -226,7 +227,7 @@ async def test_heartbeats_publish_renew_and_refresh_the_viewing_until_stopped() 
         renewed.append(time_now())
 
     conn.viewing = "c1"
-    beats = Heartbeats(conn, cast(ConnectionFacts, facts), renew)
+    beats = Heartbeats(conn, cast(ConnectionFacts, facts), Clock(resolution=0.002), renew)
     await asyncio.sleep(0.15)
     await beats.stop()
     count = len(facts.published)
@@ -246,7 +247,7 @@ async def test_stopping_the_heartbeats_cancels_a_beat_in_progress() -> None:
     async def renew() -> None:
         renewed.append(1)
 
-    beats = Heartbeats(conn, cast(ConnectionFacts, facts), renew)
+    beats = Heartbeats(conn, cast(ConnectionFacts, facts), Clock(resolution=0.002), renew)
     await asyncio.sleep(0.05)
     assert facts.published == ["gateway.connection_heartbeat"]  # one beat, stuck
     await asyncio.wait_for(beats.stop(), 1.0)

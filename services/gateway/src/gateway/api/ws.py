@@ -24,6 +24,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from gateway.api.middleware import client_address
 from gateway.domain import close_codes, errors
+from gateway.domain.clock import Clock
 from gateway.domain.errors import GatewayError
 from gateway.domain.frames import AuthFrame, FrameError, error_frame, parse_client_frame
 from gateway.domain.proxies import TrustedProxies
@@ -63,6 +64,8 @@ class Realtime:
     publisher: Publisher
     limits: SocketLimits
     proxies: TrustedProxies
+    clock: Clock
+    """Every socket's heartbeats and token expiry (one loop timer for all)."""
 
     async def going_away(self, *, timeout: float = 3.0) -> None:  # noqa: ASYNC109
         """Close every socket with 1001 and wait (at most ``timeout``) until they are gone.
@@ -80,6 +83,7 @@ class Realtime:
         await asyncio.sleep(0)  # let the writers send their close frames
         await self.hub.aclose()
         await self.publisher.aclose()
+        self.clock.close()
 
 
 def install_realtime(
@@ -101,6 +105,7 @@ def install_realtime(
         publisher=publisher,
         limits=socket_limits(deps, options),
         proxies=proxies or TrustedProxies(deps.settings.trusted_proxies),
+        clock=Clock(resolution=min(1.0, options.heartbeat_interval / 4)),
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
     track_connections(rt.connections.__len__)
@@ -212,9 +217,9 @@ async def serve(websocket: WebSocket, rt: Realtime) -> None:
 async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
     conn = Connection(identity, hub=rt.hub, backend=rt.deps.backend, options=rt.options)
     rt.connections.add(conn)
-    loop = asyncio.get_running_loop()
-    expiry = loop.call_later(
-        max(0.0, identity.expires_at - time.time()), conn.close, close_codes.TOKEN_EXPIRED
+    expiry = rt.clock.call_later(
+        identity.expires_at - time.time(),
+        functools.partial(conn.close, close_codes.TOKEN_EXPIRED),
     )
     tasks: list[asyncio.Task[Any]] = []
     beats: Heartbeats | None = None
@@ -223,7 +228,7 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
         # Two tasks per socket (next to uvicorn's): the writer and the reader. The heartbeat and
         # the slot renewal are a timer, a decided close is a future.
         renew = functools.partial(rt.limits.renew, identity.user_id, identity.connection_id)
-        beats = Heartbeats(conn, rt.facts, renew)
+        beats = Heartbeats(conn, rt.facts, rt.clock, renew)
         tasks = [
             asyncio.create_task(_write(websocket, conn)),
             asyncio.create_task(_read(websocket, conn)),
@@ -233,7 +238,7 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
         log.exception("connection %s failed", identity.connection_id)
         conn.close(close_codes.INTERNAL_ERROR)
     finally:
-        expiry.cancel()
+        rt.clock.cancel(expiry)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

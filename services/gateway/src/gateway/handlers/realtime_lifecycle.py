@@ -16,6 +16,7 @@ from contracts.base import Envelope, Message
 from contracts.chat import ConversationIds, ListConversationIds
 from contracts.gateway import ConnectionClosed, ConnectionHeartbeat, ConnectionOpened
 from gateway.domain import close_codes
+from gateway.domain.clock import Clock
 from gateway.handlers.backend import BackendError
 from gateway.handlers.realtime import Connection
 from shared.pubsub import PubSubError
@@ -95,26 +96,28 @@ class Heartbeats:
     """Every ``heartbeat_interval`` until stopped: publish a heartbeat, ``renew`` (the
     connection's slot), refresh the viewing.
 
-    A timer between beats and a task only while one runs: a socket is idle almost all the time,
-    and a sleeping task with its coroutine would cost every socket about a kilobyte.
+    An entry on the process's :class:`~gateway.domain.clock.Clock` between beats and a task only
+    while one runs: a socket is idle almost all the time, and a sleeping task (or a timer of its
+    own) would cost every socket about a kilobyte.
     """
 
     def __init__(
         self,
         conn: Connection,
         facts: ConnectionFacts,
+        clock: Clock,
         renew: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._conn = conn
         self._facts = facts
+        self._clock = clock
         self._renew = renew
-        self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._timer = self._loop.call_later(conn.options.heartbeat_interval, self._due)
+        self._next = clock.call_later(conn.options.heartbeat_interval, self._due)
 
     def _due(self) -> None:
-        self._task = self._loop.create_task(self._beat())
+        self._task = asyncio.get_running_loop().create_task(self._beat())
 
     async def _beat(self) -> None:
         try:
@@ -126,14 +129,13 @@ class Heartbeats:
         finally:
             self._task = None
             if not self._stopped:
-                self._timer = self._loop.call_later(
-                    self._conn.options.heartbeat_interval, self._due
-                )
+                interval = self._conn.options.heartbeat_interval
+                self._next = self._clock.call_later(interval, self._due)
 
     async def stop(self) -> None:
         """No further beat; one in progress is cancelled and waited for."""
         self._stopped = True
-        self._timer.cancel()
+        self._clock.cancel(self._next)
         task = self._task
         if task is not None:
             task.cancel()
