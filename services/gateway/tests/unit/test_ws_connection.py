@@ -257,3 +257,13 @@ async def test_stopping_the_heartbeats_cancels_a_beat_in_progress() -> None:
 
 def time_now() -> float:
     return asyncio.get_running_loop().time()
+
+
+async def test_the_writer_stops_once_the_client_is_gone_and_a_decided_close_comes_first() -> None:
+    conn, _, _ = connection()
+    waiting = asyncio.create_task(conn.next_outgoing())
+    await asyncio.sleep(0)
+    conn.peer_gone()  # the reader saw the client close
+    assert await asyncio.wait_for(waiting, 1.0) is None
+    conn.close(close_codes.GOING_AWAY)
+    assert await conn.next_outgoing() == Close(close_codes.GOING_AWAY, "going away")

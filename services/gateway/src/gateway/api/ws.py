@@ -225,15 +225,15 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
     beats: Heartbeats | None = None
     try:
         await open_connection(conn, rt.facts)
-        # Two tasks per socket (next to uvicorn's): the writer and the reader. The heartbeat and
-        # the slot renewal are a timer, a decided close is a future.
+        # One task of ours per socket (next to uvicorn's, which writes): the reader. The
+        # heartbeat and the slot renewal are on the clock. The writer returns on a decided close
+        # or once the reader has seen the client go.
         renew = functools.partial(rt.limits.renew, identity.user_id, identity.connection_id)
         beats = Heartbeats(conn, rt.facts, rt.clock, renew)
-        tasks = [
-            asyncio.create_task(_write(websocket, conn)),
-            asyncio.create_task(_read(websocket, conn)),
-        ]
-        await asyncio.wait([*tasks, conn.closing_decided()], return_when=asyncio.FIRST_COMPLETED)
+        reader = asyncio.create_task(_read(websocket, conn))
+        reader.add_done_callback(conn.peer_gone_callback)
+        tasks = [reader]
+        await _write(websocket, conn)
     except Exception:
         log.exception("connection %s failed", identity.connection_id)
         conn.close(close_codes.INTERNAL_ERROR)
@@ -321,9 +321,13 @@ async def _close(websocket: WebSocket, close: Close) -> None:
 async def _write(websocket: WebSocket, conn: Connection) -> None:
     while True:
         item = await conn.next_outgoing()
-        if isinstance(item, Close):
+        if item is None or isinstance(item, Close):
             return
-        await websocket.send_text(item.text)
+        try:
+            await websocket.send_text(item.text)
+        except Exception as e:  # the client went away under the send
+            log.debug("connection %s: send failed: %r", conn.identity.connection_id, e)
+            return
         count_sent(item.kind, item.born)
         # Not held while waiting for the next one (an idle socket would keep its last frame:
         # ``ready`` with the list of its conversations).

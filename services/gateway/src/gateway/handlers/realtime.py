@@ -98,6 +98,7 @@ class Connection:
         # a future made only while it waits, the dedupe window is made with the first frame.
         self._wake: asyncio.Future[None] | None = None
         self._close: Close | None = None
+        self._gone = False
         # A future, not an Event: the socket's runner waits on it next to its reader and writer
         # tasks without a task of its own.
         self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
@@ -167,11 +168,23 @@ class Connection:
         """Returns once a close has been decided, with it."""
         return await asyncio.shield(self._closing)
 
-    async def next_outgoing(self) -> Outgoing | Close:
-        """The next frame to send, or the close to perform (which comes first)."""
+    def peer_gone(self) -> None:
+        """The client's side is closed (its reader ended): the writer stops."""
+        self._gone = True
+        self._wake_writer()
+
+    def peer_gone_callback(self, _: object) -> None:
+        """:meth:`peer_gone` as a done callback of the reader's task."""
+        self.peer_gone()
+
+    async def next_outgoing(self) -> Outgoing | Close | None:
+        """The next frame to send, the close to perform (which comes first), or ``None`` once
+        the client is gone (nothing more can be sent)."""
         while True:
             if self._close is not None:
                 return self._close
+            if self._gone:
+                return None
             item = self._queue.pop()
             if item is not None:
                 return item
