@@ -111,11 +111,12 @@ class Connection:
         is being checked (a ``resume``): released once confirmed, dropped otherwise."""
         self._cursors: dict[str, Cursor[str]] = {}
         self._recoveries: dict[str, asyncio.Task[None]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        # Made with their first use: most sockets never send a command or resume.
+        self._tasks: set[asyncio.Task[Any]] | None = None
         self._seen: deque[str] | None = None
-        self._seen_set: set[str] = set()
+        self._seen_set: set[str] | None = None
         self._typing_sent: dict[str, tuple[bool, float]] = {}
-        self._resume_slots = asyncio.Semaphore(options.resume_concurrency)
+        self._resume_slots: asyncio.Semaphore | None = None
         self._resuming = 0
         """``resume`` entries accepted and not finished (at most ``options.max_resuming``)."""
         self._budget = FrameBudget(options.frame_rate, options.frame_burst)
@@ -265,7 +266,7 @@ class Connection:
 
     async def release_all(self) -> None:
         """Release every channel and stop background work (on disconnect)."""
-        for task in [*self._tasks, *self._recoveries.values()]:
+        for task in [*(self._tasks or ()), *self._recoveries.values()]:
             task.cancel()
         for conv in list(self.conversations):
             await self.leave(conv)
@@ -274,11 +275,14 @@ class Connection:
     def spawn(self, coro: Any) -> None:
         """Run ``coro`` in the background for as long as the connection lives."""
         task = asyncio.ensure_future(coro)
+        if self._tasks is None:
+            self._tasks = set()
         self._tasks.add(task)
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
+        if self._tasks is not None:
+            self._tasks.discard(task)
         if not task.cancelled() and (e := task.exception()) is not None:
             log.error("connection task failed", exc_info=e)
 
@@ -402,7 +406,7 @@ class Connection:
         return notify.SetViewing(user_id=self.user_id, conversation_id=self.viewing)
 
     def _command(self, command: Any, *, ack: str | None) -> None:
-        if len(self._tasks) >= self.options.max_pending_commands:
+        if self._tasks is not None and len(self._tasks) >= self.options.max_pending_commands:
             self.send(error_frame("rate_limited", "too many frames in flight; slow down"))
             return
         self.spawn(self._run_command(command, ack))
@@ -439,10 +443,10 @@ class Connection:
             if len(held_back) < self.options.send_queue:
                 held_back.append((envelope, message))
             return
-        if envelope.id in self._seen_set:
+        if self._seen is None or self._seen_set is None:
+            self._seen, self._seen_set = deque(maxlen=self.options.dedupe_window), set()
+        elif envelope.id in self._seen_set:
             return  # the same event on the conversation's and the user's channel
-        if self._seen is None:
-            self._seen = deque(maxlen=self.options.dedupe_window)
         elif len(self._seen) == self._seen.maxlen:
             self._seen_set.discard(self._seen[0])
         self._seen.append(envelope.id)
@@ -515,6 +519,8 @@ class Connection:
 
     async def resume(self, conversation_id: str, last_seen: int) -> None:
         """The client's ``resume`` for one conversation: subscribe, then catch up."""
+        if self._resume_slots is None:
+            self._resume_slots = asyncio.Semaphore(self.options.resume_concurrency)
         try:
             async with self._resume_slots:
                 await resume(self, conversation_id, last_seen)
