@@ -83,6 +83,29 @@ async def test_one_loader_per_key_across_processes(redis_url: str, keyspace: Key
             await c.aclose()
 
 
+async def test_without_the_stampede_lock_each_process_loads_once_and_takes_no_lock(
+    redis_url: str, keyspace: KeySpace
+) -> None:
+    clients = [await create_client(RedisSettings(url=redis_url)) for _ in range(2)]
+    try:
+        caches = [
+            Cache(c, keyspace, "profile", Profile, rule=RULE, stampede_lock=False) for c in clients
+        ]
+        loaders = [CountingLoader(delay=0.2, result=Profile("u1", "Ada")) for _ in caches]
+        pending = [caches[i % 2].get_or_load("u1", loaders[i % 2]) for i in range(100)]
+        await asyncio.sleep(0)
+        rkey = caches[0].key("u1", 0)
+        results = await asyncio.gather(*pending)
+        assert results == [Profile("u1", "Ada")] * 100
+        assert [loader.calls for loader in loaders] == [1, 1]  # one load per process
+        assert await clients[0].exists(f"{rkey}:lock") == 0
+        assert await caches[1].get_or_load("u1", loaders[1]) == Profile("u1", "Ada")
+        assert loaders[1].calls == 1  # stored: a hit
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
 async def test_a_process_that_wins_the_lock_after_the_value_was_stored_does_not_load_again(
     redis_url: str, keyspace: KeySpace
 ) -> None:

@@ -92,8 +92,8 @@ def assemble(
     invalidations = InvalidationBus(pubsub, KEYS)
     on = settings.cache_enabled
 
-    def cache(namespace: str, type_: type, **near: object) -> Cache:  # type: ignore[type-arg]
-        return Cache(client, KEYS, namespace, type_, rule=TTL[namespace], enabled=on, **near)  # type: ignore[arg-type]
+    def cache(namespace: str, type_: type, **options: object) -> Cache:  # type: ignore[type-arg]
+        return Cache(client, KEYS, namespace, type_, rule=TTL[namespace], enabled=on, **options)  # type: ignore[arg-type]
 
     near: dict[str, object] = {}
     if settings.profile_near_cache_size:
@@ -107,11 +107,13 @@ def assemble(
     )
     relationships = CachedRelationshipStore(
         SqlRelationshipStore(engine, outbox),
+        # One indexed query each: cheaper than electing a loader across processes (two round
+        # trips a miss, and a user coming online misses two of them).
         RelationshipCaches(
-            contacts=cache("contacts", IdList),
-            watchers=cache("watchers", IdList),
-            blocks=cache("blocks", IdList),
-            blocked_by=cache("blocked_by", IdList),
+            contacts=cache("contacts", IdList, stampede_lock=False),
+            watchers=cache("watchers", IdList, stampede_lock=False),
+            blocks=cache("blocks", IdList, stampede_lock=False),
+            blocked_by=cache("blocked_by", IdList, stampede_lock=False),
         ),
     )
     preferences = CachedPreferenceStore(

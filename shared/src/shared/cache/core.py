@@ -67,6 +67,9 @@ class Cache(Generic[T]):
     A loader returning ``None`` means "absent": that is cached too, for ``rule.negative_ttl``.
     ``near_size`` > 0 adds an in-process near-cache, which needs ``bus`` for coherence.
     ``enabled=False`` (or :func:`bypass_cache`) sends every call straight to the loader.
+    ``stampede_lock=False`` skips the lock that elects one loader across processes (two round
+    trips a miss) for values cheaper to load than that: concurrent misses in several processes
+    then each load, while those of one process still share one load.
     """
 
     def __init__(
@@ -86,6 +89,7 @@ class Cache(Generic[T]):
         lock_ttl: float = 5.0,
         wait_timeout: float = 5.0,
         codec: Codec[Any] | None = None,
+        stampede_lock: bool = True,
     ) -> None:
         if near_size and bus is None:
             raise ValueError("a near-cache needs an InvalidationBus to stay coherent")
@@ -96,6 +100,7 @@ class Cache(Generic[T]):
         self.enabled = enabled
         self.beta = beta
         self._lock_ms = int(lock_ttl * 1000)
+        self._stampede_lock = stampede_lock
         self._wait_timeout = wait_timeout
         self._codec: Codec[Entry[T]] = codec or Codec(Entry[type_])  # type: ignore[valid-type]
         self._generations = generations or Generations(client, keyspace)
@@ -220,7 +225,12 @@ class Cache(Generic[T]):
     ) -> T | None:
         task = self._inflight.get(rkey)
         if task is None:
-            task = asyncio.ensure_future(self._load_across_processes(rkey, loader, tags))
+            load = (
+                self._load_across_processes(rkey, loader, tags)
+                if self._stampede_lock
+                else self._load_and_store(rkey, loader, tags, lock=None, token="")
+            )
+            task = asyncio.ensure_future(load)
             self._inflight[rkey] = task
             task.add_done_callback(self._forget_inflight(rkey))
         # shield: a cancelled caller must not cancel the load the other waiters share.
