@@ -19,6 +19,13 @@ class SqlRelationshipStore:
     def __init__(self, engine: AsyncEngine, outbox: Outbox) -> None:
         self._engine = engine
         self._outbox = outbox
+        # A list is one statement: on PostgreSQL it is read in autocommit, one round trip
+        # instead of three (BEGIN, the query, ROLLBACK).
+        self._reader = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     async def add_contact(
         self, user_id: str, contact_id: str, *, at: datetime, events: Sequence[Staged] = ()
@@ -99,5 +106,5 @@ class SqlRelationshipStore:
             return True
 
     async def _ids(self, query: object) -> list[str]:
-        async with self._engine.connect() as conn:
+        async with self._reader.connect() as conn:
             return [str(v) for v in (await conn.scalars(query)).all()]  # type: ignore[call-overload]
