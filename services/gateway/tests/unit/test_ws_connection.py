@@ -12,11 +12,12 @@ import pytest
 from contracts import chat, user
 from contracts import notification as notify
 from contracts.base import Command, Envelope, Message, new_message_id
-from gateway.domain import close_codes
+from gateway.domain import close_codes, errors
 from gateway.domain.clock import Clock
-from gateway.handlers.backend import RequestContext
+from gateway.handlers import realtime_lifecycle as lifecycle
+from gateway.handlers.backend import BackendError, RequestContext
 from gateway.handlers.realtime import Close, Connection, Identity
-from gateway.handlers.realtime_lifecycle import ConnectionFacts, Heartbeats
+from gateway.handlers.realtime_lifecycle import ConnectionFacts, Heartbeats, open_connection
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.subscriptions import ChannelHub
 
@@ -267,3 +268,75 @@ async def test_the_writer_stops_once_the_client_is_gone_and_a_decided_close_come
     assert await asyncio.wait_for(waiting, 1.0) is None
     conn.close(close_codes.GOING_AWAY)
     assert await conn.next_outgoing() == Close(close_codes.GOING_AWAY, "going away")
+
+
+class ListingBackend(FakeBackend):
+    """Answers ``chat.list_conversation_ids`` after ``failures`` unanswered requests."""
+
+    def __init__(self, failures: list[BackendError]) -> None:
+        super().__init__()
+        self.failures = failures
+        self.asked = 0
+
+    async def call(
+        self,
+        command: Command,
+        ctx: RequestContext | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109
+    ) -> Any:
+        if isinstance(command, chat.ListConversationIds):
+            self.asked += 1
+            if self.failures:
+                raise self.failures.pop(0)
+            return chat.ConversationIds(ids=["c1", "c2"])
+        return await super().call(command, ctx, timeout=timeout)
+
+
+def listing_connection(backend: ListingBackend) -> tuple[Connection, FakeHub]:
+    hub = FakeHub()
+    ident = Identity(
+        user_id="me", session_id="s1", device_id="d", connection_id="c", expires_at=2e9
+    )
+    conn = Connection(ident, hub=cast(ChannelHub, hub), backend=backend, options=RealtimeOptions())
+    return conn, hub
+
+
+def queued_frames(conn: Connection) -> list[dict[str, Any]]:
+    frames = []
+    while (item := conn._queue.pop()) is not None:
+        frames.append(json.loads(item.text))
+    return frames
+
+
+async def test_a_connect_asks_again_for_the_conversations_chat_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lifecycle, "LIST_RETRIES", (0.01, 0.01))
+    late = BackendError(errors.UNAVAILABLE, "the service did not answer in time")
+    backend = ListingBackend([late, late])
+    conn, hub = listing_connection(backend)
+    await open_connection(conn, cast(ConnectionFacts, Facts()))
+    assert backend.asked == 3
+    frames = queued_frames(conn)
+    assert [f["type"] for f in frames] == ["ready"]
+    assert frames[0]["conversations"] == ["c1", "c2"]
+    assert {"rt:{conv:c1}", "rt:{conv:c2}"} <= hub.held
+
+
+async def test_a_connect_gives_up_on_the_list_when_told_when_to_retry_or_after_the_last_try(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(lifecycle, "LIST_RETRIES", (0.01, 0.01))
+    breaker = BackendError(errors.UNAVAILABLE, "the service is unavailable", retry_after=5.0)
+    late = BackendError(errors.UNAVAILABLE, "the service did not answer in time")
+    for failures, asked in (([breaker], 1), ([late, late, late], 3)):
+        backend = ListingBackend(failures)
+        conn, hub = listing_connection(backend)
+        await open_connection(conn, cast(ConnectionFacts, Facts()))
+        assert backend.asked == asked
+        frames = queued_frames(conn)
+        assert [f["type"] for f in frames] == ["error", "ready"]
+        assert frames[0]["code"] == "unavailable"
+        assert frames[1]["conversations"] == []
+        assert not any(ch.startswith("rt:{conv:") for ch in hub.held)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from contracts.base import Envelope, Message
 from contracts.chat import ConversationIds, ListConversationIds
 from contracts.gateway import ConnectionClosed, ConnectionHeartbeat, ConnectionOpened
-from gateway.domain import close_codes
+from gateway.domain import close_codes, errors
 from gateway.domain.clock import Clock
 from gateway.handlers.backend import BackendError
 from gateway.handlers.realtime import Connection
@@ -76,20 +77,30 @@ async def open_connection(conn: Connection, facts: ConnectionFacts) -> None:
     await facts.publish(conn, ConnectionOpened)
 
 
+LIST_RETRIES = (0.2, 1.0)
+"""Pauses before asking again for a connecting user's conversations when chat did not answer."""
+
+
 async def _conversations(conn: Connection) -> list[str]:
     # One request, one query in chat: the ids alone (the summaries of ``ListConversations``
     # cost chat several queries per conversation, and a connect needs none of them).
-    try:
-        found: ConversationIds = await conn.backend.call(
-            ListConversationIds(user_id=conn.user_id, limit=conn.options.max_conversations),
-            conn.context(),
-        )
-    except BackendError as e:
-        # Without the list the connection still gets its personal channel and whatever the
-        # client resumes; it is told so it can resume what it shows.
-        conn.send({"type": "error", "code": e.code, "message": "conversations unavailable"})
-        return []
-    return found.ids[: conn.options.max_conversations]
+    command = ListConversationIds(user_id=conn.user_id, limit=conn.options.max_conversations)
+    for pause in (*LIST_RETRIES, None):
+        try:
+            found: ConversationIds = await conn.backend.call(command, conn.context())
+        except BackendError as e:
+            # A storm of connects (a gateway's restart) can outrun chat for a moment: a socket
+            # without its list would hear none of its conversations, so a request that was not
+            # answered is asked again, unless a breaker says when to (then, as after the last
+            # try, the connection still gets its personal channel and whatever the client
+            # resumes, and it is told, so it can resume what it shows).
+            if e.code == errors.UNAVAILABLE and e.retry_after is None and pause is not None:
+                await asyncio.sleep(pause * random.uniform(0.5, 1.5))
+                continue
+            conn.send({"type": "error", "code": e.code, "message": "conversations unavailable"})
+            return []
+        return found.ids[: conn.options.max_conversations]
+    return []  # unreachable: the last pass returns
 
 
 class Heartbeats:
