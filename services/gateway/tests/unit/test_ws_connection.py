@@ -10,6 +10,7 @@ from typing import Any, cast
 import pytest
 
 from contracts import chat, user
+from contracts import gateway as gw_events
 from contracts import notification as notify
 from contracts.base import Command, Envelope, Message, new_message_id
 from gateway.domain import close_codes, errors
@@ -17,6 +18,7 @@ from gateway.domain.clock import Clock
 from gateway.handlers import realtime_lifecycle as lifecycle
 from gateway.handlers.backend import BackendError, RequestContext
 from gateway.handlers.realtime import Close, Connection, Identity
+from gateway.handlers.realtime_frames import server_frame, shared_frame
 from gateway.handlers.realtime_lifecycle import ConnectionFacts, Heartbeats, open_connection
 from gateway.handlers.realtime_options import RealtimeOptions
 from gateway.handlers.subscriptions import ChannelHub
@@ -340,3 +342,39 @@ async def test_a_connect_gives_up_on_the_list_when_told_when_to_retry_or_after_t
         assert frames[0]["code"] == "unavailable"
         assert frames[1]["conversations"] == []
         assert not any(ch.startswith("rt:{conv:") for ch in hub.held)
+
+
+def test_a_channel_message_is_encoded_once_for_every_socket_that_holds_the_channel() -> None:
+    first, second = posted(1), posted(2)
+    made = shared_frame(first)
+    assert made is not None
+    frame, text = made
+    again = shared_frame(first)
+    assert again is not None and again[1] is text and again[0] is frame  # not encoded again
+    assert json.loads(text)["message"]["seq"] == 1
+    other = shared_frame(second)
+    assert other is not None and json.loads(other[1])["message"]["seq"] == 2
+    unseen = gw_events.ConnectionOpened(
+        user_id="x", device_id="d", connection_id="c", gateway_id="g"
+    )  # a type clients never see
+    assert server_frame(unseen) is None
+    assert shared_frame(unseen) is None and shared_frame(unseen) is None
+
+
+async def test_sockets_of_one_channel_share_the_frames_text() -> None:
+    a, _, _ = connection()
+    b, _, _ = connection()
+    message = posted(1)
+    env = Envelope(
+        id=new_message_id(),
+        type=message.TYPE,
+        version=1,
+        occurred_at=datetime.now(UTC),
+        producer="chat",
+    )
+    a.on_frame("rt:{conv:c1}", env, message)
+    b.on_frame("rt:{conv:c1}", env, message)
+    sent_a, sent_b = a._queue.pop(), b._queue.pop()
+    assert sent_a is not None and sent_b is not None
+    assert sent_a.text is sent_b.text
+    assert json.loads(sent_a.text)["type"] == "message.posted"

@@ -43,7 +43,7 @@ from gateway.domain.frames import (
 from gateway.domain.recovery import Cursor, Verdict
 from gateway.domain.sendqueue import Offer, Outgoing, SendQueue
 from gateway.handlers.backend import BackendError, RequestContext
-from gateway.handlers.realtime_frames import ServerFrame, server_frame
+from gateway.handlers.realtime_frames import ServerFrame, shared_frame
 from gateway.handlers.realtime_limits import REFUSED
 from gateway.handlers.realtime_metrics import count_dropped
 from gateway.handlers.realtime_options import RealtimeOptions
@@ -452,13 +452,14 @@ class Connection:
         self._seen.append(envelope.id)
         self._seen_set.add(envelope.id)
         self._follow_membership(message)
-        frame = server_frame(message)
-        if frame is None:
+        shared = shared_frame(message)
+        if shared is None:
             return
+        frame, text = shared
         if isinstance(message, chat.MessagePosted):
-            self._live_message(message.conversation_id, message.message.seq, frame)
+            self._live_message(message.conversation_id, message.message.seq, frame, text)
         else:
-            self.send(frame)
+            self._push(text, droppable=frame.droppable, kind=frame.data["type"])
 
     def on_gap(self, channel: str) -> None:
         """Frames of ``channel`` may be lost: recover the conversation from its last seq."""
@@ -468,9 +469,8 @@ class Connection:
                 cursor.begin()
                 self.start_recovery(conv, reason="gap")
 
-    def _live_message(self, conv: str, seq: int, frame: ServerFrame) -> None:
+    def _live_message(self, conv: str, seq: int, frame: ServerFrame, text: str) -> None:
         cursor = self._cursors.setdefault(conv, Cursor())
-        text = frame.encode()
         verdict = cursor.live(seq, text)
         if verdict is Verdict.DELIVER:
             self._push(text, droppable=False, kind="message.posted", born=frame.born)

@@ -78,6 +78,27 @@ def posted(m: chat.ChatMessage) -> dict[str, Any]:
     }
 
 
+_last: tuple[Message | None, ServerFrame | None, str] = (None, None, "")
+
+
+def shared_frame(message: Message) -> tuple[ServerFrame, str] | None:
+    """:func:`server_frame` and its JSON text, made once per channel message.
+
+    The hub hands the same message object to every socket holding the channel, one after the
+    other: the last message's frame and text are kept (by identity, with a reference, so no
+    other object can pass for it), and a 1,000-member group's post is encoded once, not once
+    per socket. Frames are never changed after they are made, so sockets can share them.
+    """
+    global _last
+    seen, frame, text = _last
+    if seen is message:
+        return None if frame is None else (frame, text)
+    frame = server_frame(message)
+    text = "" if frame is None else frame.encode()
+    _last = (message, frame, text)
+    return None if frame is None else (frame, text)
+
+
 def server_frame(message: Message) -> ServerFrame | None:
     """The client frame of a channel message, or None for types clients do not see."""
     match message:
