@@ -213,3 +213,42 @@ async def test_handshakes_past_the_address_budget_are_refused_with_4029_and_a_re
     ws = await websockets.connect(url, additional_headers=other)  # its own budget
     assert (await receive(ws))["type"] == "ready"
     await ws.close()
+
+
+async def test_connects_are_admitted_in_turns_and_a_client_awaited_for_its_auth_holds_none(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A storm of connects is let through ``admissions`` at a time (each holds a turn for its
+    Redis work), and a client that opened a socket but has not authenticated holds no turn."""
+    from gateway.handlers import realtime_lifecycle
+
+    listing = realtime_lifecycle._conversations
+    active, peak = 0, 0
+
+    async def slow_listing(conn: Any) -> list[str]:
+        nonlocal active, peak
+        active += 1
+        peak = max(peak, active)
+        try:
+            await asyncio.sleep(0.05)
+            return await listing(conn)
+        finally:
+            active -= 1
+
+    monkeypatch.setattr(realtime_lifecycle, "_conversations", slow_listing)
+    options = RealtimeOptions(heartbeat_interval=60.0, admissions=2, auth_timeout=5.0)
+    async with running_gateway(redis_url, options) as gw:
+        # Two sockets that never authenticate: were a turn held while awaiting the auth frame,
+        # nobody else would be admitted for their five seconds.
+        idle = [await websockets.connect(gw.ws_url()) for _ in range(2)]
+        users = [uid("u") for _ in range(8)]
+
+        async def ready(user_id: str) -> str:
+            ws = await websockets.connect(gw.ws_url(gw.mint.token(user_id)))
+            async with ws:
+                return str((await asyncio.wait_for(receive(ws), 3.0))["type"])
+
+        assert await asyncio.gather(*(ready(u) for u in users)) == ["ready"] * 8
+        assert 0 < peak <= 2  # in turns, never more than the admissions at once
+        for ws in idle:
+            await ws.close()

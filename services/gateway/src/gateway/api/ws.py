@@ -64,6 +64,8 @@ class Realtime:
     publisher: Publisher
     limits: SocketLimits
     proxies: TrustedProxies
+    admissions: asyncio.Semaphore
+    """Connections between their accept and ``ready`` at once (``options.admissions``)."""
     clock: Clock
     """Every socket's heartbeats and token expiry (one loop timer for all)."""
 
@@ -105,6 +107,7 @@ def install_realtime(
         publisher=publisher,
         limits=socket_limits(deps, options),
         proxies=proxies or TrustedProxies(deps.settings.trusted_proxies),
+        admissions=asyncio.Semaphore(options.admissions),
         clock=Clock(resolution=min(1.0, options.heartbeat_interval / 4)),
     )
     deps.tokens.on_revoked(rt.connections.on_revoked)
@@ -179,10 +182,48 @@ def _close_on_shutdown(app: FastAPI, rt: Realtime) -> None:
 
 async def serve(websocket: WebSocket, rt: Realtime) -> None:
     """One connection from accept to close: within the address's handshake budget, then
-    authenticated, then within the user's connection cap."""
+    authenticated, then within the user's connection cap.
+
+    Its Redis work holds one of the process's ``admissions``: when a gateway restarts, its
+    thousands of clients reconnect at once, and every admission takes Redis commands (the
+    budget, the slot, the listing, the subscriptions) from a bounded pool. All of them at once
+    would wait out the pool's timeout and fail (the limits then fail open); in turns they
+    finish sooner. The turn is held for the budget's check, given back while the client is
+    awaited (its ``auth`` frame: a client that never sends one must not hold a turn), taken
+    again for the slot and the subscriptions, and given back once ``ready`` is sent.
+    """
     await websocket.accept()
+    turn = Turn(rt.admissions)
+    try:
+        await _admit(websocket, rt, turn)
+    finally:
+        turn.give_back()
+
+
+class Turn:
+    """One connection's hold on the process's admissions, given back once."""
+
+    __slots__ = ("_held", "_semaphore")
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def take(self) -> None:
+        await self._semaphore.acquire()
+        self._held = True
+
+    def give_back(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
+async def _admit(websocket: WebSocket, rt: Realtime, turn: Turn) -> None:
     address = client_address(websocket.scope, dict(websocket.headers), rt.proxies)
+    await turn.take()
     retry_after = await rt.limits.handshake(address)
+    turn.give_back()
     if retry_after is not None:
         limited = GatewayError(
             errors.RATE_LIMITED,
@@ -201,6 +242,7 @@ async def serve(websocket: WebSocket, rt: Realtime) -> None:
         connection_id=uuid.uuid4().hex,
         expires_at=claims.expires_at,
     )
+    await turn.take()
     if not await rt.limits.claim(identity.user_id, identity.connection_id):
         cap = rt.options.max_user_connections
         full = GatewayError(
@@ -209,12 +251,12 @@ async def serve(websocket: WebSocket, rt: Realtime) -> None:
         await _refuse(websocket, close_codes.TOO_MANY_CONNECTIONS, full)
         return
     try:
-        await _run(websocket, rt, identity)
+        await _run(websocket, rt, identity, turn)
     finally:
         await rt.limits.release(identity.user_id, identity.connection_id)
 
 
-async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
+async def _run(websocket: WebSocket, rt: Realtime, identity: Identity, turn: Turn) -> None:
     conn = Connection(identity, hub=rt.hub, backend=rt.deps.backend, options=rt.options)
     rt.connections.add(conn)
     expiry = rt.clock.call_later(
@@ -225,6 +267,7 @@ async def _run(websocket: WebSocket, rt: Realtime, identity: Identity) -> None:
     beats: Heartbeats | None = None
     try:
         await open_connection(conn, rt.facts)
+        turn.give_back()  # ready: the next connection's turn
         # One task of ours per socket (next to uvicorn's, which writes): the reader. The
         # heartbeat and the slot renewal are on the clock. The writer returns on a decided close
         # or once the reader has seen the client go.

@@ -48,6 +48,9 @@ class RealtimeOptions:
     """Client frames a connection may send at once; as many refused in a row close it (4029)."""
     max_resuming: int = 1000
     """``resume`` entries (conversations) in flight per connection; beyond, ``rate_limited``."""
+    admissions: int = 64
+    """Connections admitted at once per process (from the accept to ``ready``); the others wait
+    their turn, so a storm of reconnects does not pile onto the Redis pool."""
 
     def __post_init__(self) -> None:
         # A zero or negative bound would refuse everything (or nothing): fail at start-up.
