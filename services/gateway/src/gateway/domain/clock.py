@@ -3,9 +3,9 @@
 A timer per socket is dear at 10,000 sockets: uvloop's timer handle holds a libuv handle, about
 a kilobyte with its callback, and a socket had two (its heartbeat and its token's expiry). The
 clock keeps, per socket, an entry in a bucket of its due time (rounded up to ``resolution``
-seconds) and one loop timer for the earliest bucket; when it fires, every entry due runs, so the
-heartbeats of a second also leave together (the publisher batches what is sent in one loop
-iteration).
+seconds) and one loop timer for the earliest bucket; when it fires, every entry due runs (the
+gateway's resolution is 50 ms: a bucket's heartbeats leave together, and the publisher batches
+what is sent in one loop iteration, while their slot renewals stay spread over the second).
 """
 
 from __future__ import annotations

@@ -125,7 +125,10 @@ class Heartbeats:
         self._renew = renew
         self._task: asyncio.Task[None] | None = None
         self._stopped = False
-        self._next = clock.call_later(conn.options.heartbeat_interval, self._due)
+        # The first beat at a random point of the interval: the sockets of a reconnect storm
+        # would otherwise beat (and renew their slots) in step for as long as they live.
+        interval = conn.options.heartbeat_interval
+        self._next = clock.call_later(interval * random.uniform(0.5, 1.0), self._due)
 
     def _due(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._beat())
