@@ -55,6 +55,10 @@ class FakeBackend:
         if self.fail is not None:
             raise self.fail
         self.sent.append(command)
+        return self.answer(command)
+
+    def answer(self, command: Command) -> Any:
+        """The result of ``command`` (none by default)."""
         return None
 
 
@@ -280,19 +284,13 @@ class ListingBackend(FakeBackend):
         self.failures = failures
         self.asked = 0
 
-    async def call(
-        self,
-        command: Command,
-        ctx: RequestContext | None = None,
-        *,
-        timeout: float | None = None,  # noqa: ASYNC109
-    ) -> Any:
+    def answer(self, command: Command) -> Any:
         if isinstance(command, chat.ListConversationIds):
             self.asked += 1
             if self.failures:
                 raise self.failures.pop(0)
             return chat.ConversationIds(ids=["c1", "c2"])
-        return await super().call(command, ctx, timeout=timeout)
+        return None
 
 
 def listing_connection(backend: ListingBackend) -> tuple[Connection, FakeHub]:
@@ -365,13 +363,7 @@ async def test_sockets_of_one_channel_share_the_frames_text() -> None:
     a, _, _ = connection()
     b, _, _ = connection()
     message = posted(1)
-    env = Envelope(
-        id=new_message_id(),
-        type=message.TYPE,
-        version=1,
-        occurred_at=datetime.now(UTC),
-        producer="chat",
-    )
+    env = Envelope.for_message(message, producer="chat")
     a.on_frame("rt:{conv:c1}", env, message)
     b.on_frame("rt:{conv:c1}", env, message)
     sent_a, sent_b = a._queue.pop(), b._queue.pop()
