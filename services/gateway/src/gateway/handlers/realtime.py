@@ -99,9 +99,6 @@ class Connection:
         self._wake: asyncio.Future[None] | None = None
         self._close: Close | None = None
         self._gone = False
-        # A future, not an Event: the socket's runner waits on it next to its reader and writer
-        # tasks without a task of its own.
-        self._closing: asyncio.Future[Close] = asyncio.get_running_loop().create_future()
         self._conv_family = registry.channel("rt.conv")
         self.user_channel = registry.channel("rt.user").key(identity.user_id)
         self.conversations: dict[str, str] = {}
@@ -154,20 +151,11 @@ class Connection:
         """Decide to close (the first decision wins); the writer does it."""
         if self._close is None:
             self._close = Close(code, reason or close_codes.REASONS.get(code, ""))
-            self._closing.set_result(self._close)
         self._wake_writer()
 
     def _wake_writer(self) -> None:
         if self._wake is not None and not self._wake.done():
             self._wake.set_result(None)
-
-    def closing_decided(self) -> asyncio.Future[Close]:
-        """Done once a close has been decided, with it (do not cancel it: it is shared)."""
-        return self._closing
-
-    async def wait_closing(self) -> Close:
-        """Returns once a close has been decided, with it."""
-        return await asyncio.shield(self._closing)
 
     def peer_gone(self) -> None:
         """The client's side is closed (its reader ended): the writer stops."""
