@@ -64,7 +64,8 @@ def test_uvicorn_websocket_lines_lose_their_query_and_stay_out_of_info(
 ) -> None:
     """uvicorn logs every handshake with its query string, where a client's token is."""
     uvicorn = logging.getLogger("uvicorn.error")
-    filters = uvicorn.filters[:]
+    filters, level = uvicorn.filters[:], uvicorn.level
+    uvicorn.setLevel(logging.NOTSET)  # as a service leaves it (a test's uvicorn.Config sets it)
     try:
         assert run_service("gateway", ServiceSettings, lambda runtime: None, argv=["nope"]) == 2
         handshake = '%s - "WebSocket %s" [accepted]'
@@ -92,3 +93,4 @@ def test_uvicorn_websocket_lines_lose_their_query_and_stay_out_of_info(
         assert sum(isinstance(f, WebSocketHandshakeLines) for f in uvicorn.filters) == 1
     finally:
         uvicorn.filters[:] = filters
+        uvicorn.setLevel(level)
